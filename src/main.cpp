@@ -1,0 +1,52 @@
+// main.cpp — the `reco` binary: look up the subcommand and run it.
+// Every error is a reco::Error; it is printed as "reco: error: ..." and the exit status is 1.
+#include <cstdio>
+#include <cstring>
+#include <exception>
+#include <new>
+
+#include "cli.h"
+#include "common.h"
+
+using namespace reco;
+
+static void usage(FILE* f) {
+    fprintf(f, "reco — Retrieval-Enhanced Contrastive vision-text models (RECO) on frozen CLIP\n\nusage:\n");
+    for (auto& kv : command_registry()) fprintf(f, "  reco %s\n", kv.second.usage);
+    fprintf(f, "\nevery command accepts --device auto|cpu|cuda. See README.md.\n");
+}
+
+int main(int argc, char** argv) {
+    if (argc < 2 || !strcmp(argv[1], "help") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+        usage(stdout);
+        return argc < 2 ? 1 : 0;
+    }
+    auto& reg = command_registry();
+    auto it = reg.find(argv[1]);
+    if (it == reg.end()) {
+        fprintf(stderr, "reco: error: unknown command '%s'\n\n", argv[1]);
+        usage(stderr);
+        return 2;
+    }
+    const Command& cmd = it->second;
+    try {
+        std::vector<std::string> vo = cmd.value_opts, fo = cmd.flag_opts;
+        vo.push_back("device");
+        fo.push_back("help");
+        Args args(argc - 2, argv + 2, vo, fo);
+        if (args.has("help")) {
+            printf("usage: reco %s\n", cmd.usage);
+            return 0;
+        }
+        return cmd.fn(args, argc - 2, argv + 2);
+    } catch (const Error& e) {
+        fprintf(stderr, "reco: error: %s\n", e.what());
+        return 1;
+    } catch (const std::bad_alloc&) {
+        fprintf(stderr, "reco: error: out of memory\n");
+        return 1;
+    } catch (const std::exception& e) {
+        fprintf(stderr, "reco: error: %s\n", e.what());
+        return 1;
+    }
+}

@@ -1,0 +1,103 @@
+// ops.cpp — CPU reference implementations of the tower operators (see ops.h).
+#include "ops.h"
+
+#include <cmath>
+#include <vector>
+
+namespace reco {
+
+void matmul_forward_naive(float* out, const float* inp, const float* weight, const float* bias,
+                          int N, int C, int OC) {
+    #pragma omp parallel for
+    for (int n = 0; n < N; n++) {
+        for (int o = 0; o < OC; o++) {
+            double acc = bias ? bias[o] : 0.0;
+            for (int c = 0; c < C; c++) acc += (double)inp[(size_t)n * C + c] * weight[(size_t)o * C + c];
+            out[(size_t)n * OC + o] = (float)acc;
+        }
+    }
+}
+
+void layernorm_forward(float* out, const float* inp, const float* w, const float* b,
+                       int N, int C, float eps) {
+    #pragma omp parallel for
+    for (int n = 0; n < N; n++) {
+        const float* x = inp + (size_t)n * C;
+        float* y = out + (size_t)n * C;
+        // two-pass mean / variance in double for a stable reference
+        double mean = 0;
+        for (int i = 0; i < C; i++) mean += x[i];
+        mean /= C;
+        double var = 0;
+        for (int i = 0; i < C; i++) { double d = x[i] - mean; var += d * d; }
+        var /= C;
+        float rstd = (float)(1.0 / std::sqrt(var + eps));
+        float m = (float)mean;
+        for (int i = 0; i < C; i++) y[i] = (x[i] - m) * rstd * w[i] + b[i];
+    }
+}
+
+void attention_forward(float* out, const float* q, const float* k, const float* v,
+                       int B, int T, int C, int NH, bool causal) {
+    const int hd = C / NH;
+    const float scale = 1.0f / std::sqrt((float)hd);
+    #pragma omp parallel
+    {
+        std::vector<float> att(T);
+        #pragma omp for collapse(3)
+        for (int b = 0; b < B; b++)
+            for (int h = 0; h < NH; h++)
+                for (int i = 0; i < T; i++) {
+                    const float* qi = q + ((size_t)b * T + i) * C + h * hd;
+                    int jmax = causal ? i + 1 : T;
+                    float maxv = -INFINITY;
+                    for (int j = 0; j < jmax; j++) {
+                        const float* kj = k + ((size_t)b * T + j) * C + h * hd;
+                        float s = 0;
+                        for (int d = 0; d < hd; d++) s += qi[d] * kj[d];
+                        s *= scale;
+                        att[j] = s;
+                        if (s > maxv) maxv = s;
+                    }
+                    float sum = 0;
+                    for (int j = 0; j < jmax; j++) { att[j] = std::exp(att[j] - maxv); sum += att[j]; }
+                    float inv = 1.0f / sum;
+                    float* oi = out + ((size_t)b * T + i) * C + h * hd;
+                    for (int d = 0; d < hd; d++) oi[d] = 0;
+                    for (int j = 0; j < jmax; j++) {
+                        const float* vj = v + ((size_t)b * T + j) * C + h * hd;
+                        float a = att[j] * inv;
+                        for (int d = 0; d < hd; d++) oi[d] += a * vj[d];
+                    }
+                }
+    }
+}
+
+void quick_gelu_inplace(float* x, size_t n) {
+    #pragma omp parallel for
+    for (size_t i = 0; i < n; i++) x[i] = x[i] / (1.0f + std::exp(-1.702f * x[i]));
+}
+
+void gelu_inplace(float* x, size_t n) {
+    #pragma omp parallel for
+    for (size_t i = 0; i < n; i++) x[i] = 0.5f * x[i] * (1.0f + std::erf(x[i] * (float)M_SQRT1_2));
+}
+
+void residual_add(float* x, const float* y, size_t n) {
+    #pragma omp parallel for
+    for (size_t i = 0; i < n; i++) x[i] += y[i];
+}
+
+void l2_normalize_rows(float* x, int N, int C) {
+    for (int n = 0; n < N; n++) {
+        float* r = x + (size_t)n * C;
+        double s = 0;
+        for (int i = 0; i < C; i++) s += (double)r[i] * r[i];
+        if (s > 0) {
+            float inv = (float)(1.0 / std::sqrt(s));
+            for (int i = 0; i < C; i++) r[i] *= inv;
+        }
+    }
+}
+
+}  // namespace reco

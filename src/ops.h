@@ -1,0 +1,40 @@
+// ops.h — the CPU reference operators of the CLIP towers (fp32, row-major).
+//
+// These are the plain, readable definitions every CUDA kernel in kernels/ is
+// checked against. Shapes follow llm.c: B = batch, T = tokens, C = channels,
+// NH = heads. Linear weights are PyTorch's [out, in] layout, so y = x·Wᵀ + b.
+#pragma once
+#include <cstddef>
+
+namespace reco {
+
+// out[N,OC] = inp[N,C] · weight[OC,C]ᵀ + bias[OC]   (bias may be null).
+// The hot loop of the whole CPU engine: cache-blocked, OpenMP-parallel (gemm.cpp).
+void matmul_forward(float* out, const float* inp, const float* weight, const float* bias,
+                    int N, int C, int OC);
+
+// Unoptimised triple loop with the same contract, used to test matmul_forward.
+void matmul_forward_naive(float* out, const float* inp, const float* weight, const float* bias,
+                          int N, int C, int OC);
+
+// LayerNorm over the last dim: out = (x - mean) / sqrt(var + eps) * w + b, biased variance.
+void layernorm_forward(float* out, const float* inp, const float* w, const float* b,
+                       int N, int C, float eps);
+
+// Multi-head self-attention core (after the q/k/v projections, before out_proj).
+// q,k,v,out: [B,T,C] with C = NH·hd; scores = q·kᵀ · hd^-0.5, softmax in fp32,
+// causal=true masks keys j > i (CLIP text tower). scratch: T floats per thread.
+void attention_forward(float* out, const float* q, const float* k, const float* v,
+                       int B, int T, int C, int NH, bool causal);
+
+// Activations, in place over n values.
+void quick_gelu_inplace(float* x, size_t n);  // x·sigmoid(1.702x)   (OpenAI CLIP)
+void gelu_inplace(float* x, size_t n);        // exact erf GELU       (nn.GELU)
+
+// x += y over n values (residual connection).
+void residual_add(float* x, const float* y, size_t n);
+
+// Scale each row of x[N,C] to unit L2 norm (rows of zeros stay zero).
+void l2_normalize_rows(float* x, int N, int C);
+
+}  // namespace reco

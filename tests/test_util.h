@@ -1,0 +1,47 @@
+// test_util.h — helpers shared by the tests: where the data is, visible skips, comparisons.
+#pragma once
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <cstdio>
+#include <string>
+#include <sys/stat.h>
+
+namespace testutil {
+
+// ../shared/data (the real test data) relative to the repository root, where tests run.
+inline std::string shared_data() {
+    const char* env = getenv("RECO_SHARED_DATA");
+    return env ? env : "../shared/data";
+}
+inline bool exists(const std::string& p) {
+    struct stat st;
+    return stat(p.c_str(), &st) == 0;
+}
+inline bool have_shared() { return exists(shared_data() + "/clip/hf_tokenizer/vocab.json"); }
+
+}  // namespace testutil
+
+// Skip the rest of a test case, loudly, when ../shared/data is absent.
+#define REQUIRE_SHARED_DATA()                                                                   \
+    do {                                                                                        \
+        if (!testutil::have_shared()) {                                                         \
+            printf("SKIPPED (%s): ../shared/data not found; set RECO_SHARED_DATA\n",            \
+                   doctest::getContextOptions()->currentTest->m_name);                         \
+            return;                                                                             \
+        }                                                                                       \
+    } while (0)
+
+// Run a shell command, return its exit status (for command-line tests of ./reco).
+inline int run_cmd(const std::string& cmd, std::string* out = nullptr) {
+    std::string full = cmd + " 2>&1";
+    FILE* p = popen(full.c_str(), "r");
+    if (!p) return -1;
+    char buf[4096];
+    size_t n;
+    std::string s;
+    while ((n = fread(buf, 1, sizeof buf, p)) > 0) s.append(buf, n);
+    int st = pclose(p);
+    if (out) *out = s;
+    return WIFEXITED(st) ? WEXITSTATUS(st) : 128;
+}
