@@ -37,8 +37,9 @@ void layernorm_forward(float* out, const float* inp, const float* w, const float
     }
 }
 
-void attention_forward(float* out, const float* q, const float* k, const float* v,
-                       int B, int T, int C, int NH, bool causal) {
+// Core with an explicit row stride for q/k/v (C for separate buffers, 3C for packed qkv).
+static void attention_core(float* out, const float* q, const float* k, const float* v, size_t stride,
+                           int B, int T, int C, int NH, bool causal) {
     const int hd = C / NH;
     const float scale = 1.0f / std::sqrt((float)hd);
     #pragma omp parallel
@@ -48,11 +49,11 @@ void attention_forward(float* out, const float* q, const float* k, const float* 
         for (int b = 0; b < B; b++)
             for (int h = 0; h < NH; h++)
                 for (int i = 0; i < T; i++) {
-                    const float* qi = q + ((size_t)b * T + i) * C + h * hd;
+                    const float* qi = q + ((size_t)b * T + i) * stride + h * hd;
                     int jmax = causal ? i + 1 : T;
                     float maxv = -INFINITY;
                     for (int j = 0; j < jmax; j++) {
-                        const float* kj = k + ((size_t)b * T + j) * C + h * hd;
+                        const float* kj = k + ((size_t)b * T + j) * stride + h * hd;
                         float s = 0;
                         for (int d = 0; d < hd; d++) s += qi[d] * kj[d];
                         s *= scale;
@@ -65,12 +66,21 @@ void attention_forward(float* out, const float* q, const float* k, const float* 
                     float* oi = out + ((size_t)b * T + i) * C + h * hd;
                     for (int d = 0; d < hd; d++) oi[d] = 0;
                     for (int j = 0; j < jmax; j++) {
-                        const float* vj = v + ((size_t)b * T + j) * C + h * hd;
+                        const float* vj = v + ((size_t)b * T + j) * stride + h * hd;
                         float a = att[j] * inv;
                         for (int d = 0; d < hd; d++) oi[d] += a * vj[d];
                     }
                 }
     }
+}
+
+void attention_forward(float* out, const float* q, const float* k, const float* v,
+                       int B, int T, int C, int NH, bool causal) {
+    attention_core(out, q, k, v, C, B, T, C, NH, causal);
+}
+
+void attention_forward_qkv(float* out, const float* qkv, int B, int T, int C, int NH, bool causal) {
+    attention_core(out, qkv, qkv + C, qkv + 2 * C, 3 * (size_t)C, B, T, C, NH, causal);
 }
 
 void quick_gelu_inplace(float* x, size_t n) {

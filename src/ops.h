@@ -27,6 +27,10 @@ void layernorm_forward(float* out, const float* inp, const float* w, const float
 void attention_forward(float* out, const float* q, const float* k, const float* v,
                        int B, int T, int C, int NH, bool causal);
 
+// Same, reading q, k and v from one packed buffer qkv [B,T,3C] (rows: q | k | v), the
+// output of the fused q/k/v projection. This is what the towers call.
+void attention_forward_qkv(float* out, const float* qkv, int B, int T, int C, int NH, bool causal);
+
 // Activations, in place over n values.
 void quick_gelu_inplace(float* x, size_t n);  // x·sigmoid(1.702x)   (OpenAI CLIP)
 void gelu_inplace(float* x, size_t n);        // exact erf GELU       (nn.GELU)
