@@ -1,0 +1,40 @@
+// cmd_info.cpp — `reco info FILE|DIR`: tensors, dtypes, shapes, metadata and parameter count of a
+// safetensors file (a model, a memory/embedding file, a fusion checkpoint). A directory means DIR/model.safetensors.
+#include <cstdio>
+#include <sys/stat.h>
+
+#include "cli.h"
+#include "common.h"
+#include "safetensors.h"
+
+namespace reco {
+
+static int run_info(Args& a, int, char**) {
+    if (a.positional().size() != 1) fail("usage: reco info FILE (a .safetensors file or a model directory)");
+    std::string path = a.positional()[0];
+    struct stat st;
+    if (stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) path += "/model.safetensors";
+    SafeTensors f(path);
+    printf("%s\n", path.c_str());
+    if (!f.metadata().empty()) {
+        printf("metadata:\n");
+        for (auto& kv : f.metadata()) {
+            std::string v = kv.second.size() > 200 ? kv.second.substr(0, 200) + "..." : kv.second;
+            printf("  %s: %s\n", kv.first.c_str(), v.c_str());
+        }
+    }
+    long long params = 0;
+    size_t bytes = 0;
+    for (auto& t : f.tensors()) {
+        printf("  %-64s %-5s %s\n", t.name.c_str(), dtype_name(t.dtype), t.shape_str().c_str());
+        if (t.name.find("position_ids") == std::string::npos) params += t.numel();
+        bytes += t.end - t.begin;
+    }
+    printf("tensors: %zu\nparameters: %lld\ndata bytes: %zu\n", f.tensors().size(), params, bytes);
+    return 0;
+}
+
+REGISTER_COMMAND(info, "info FILE|DIR                       tensors, dtypes, shapes, metadata, parameter count",
+                 run_info, ({}), ({}));
+
+}  // namespace reco
