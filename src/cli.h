@@ -1,8 +1,8 @@
 // cli.h — the command registry and a small argument parser shared by all subcommands.
 //
 // Each subcommand lives in its own src/cmd_<name>.cpp and registers itself:
-//     static int run_tokenize(Args& a) { ... }
-//     REGISTER_COMMAND(tokenize, "tokenize --model DIR TEXT...", run_tokenize);
+//     static int run_tokenize(Args& a, int argc, char** argv) { ... }
+//     REGISTER_COMMAND(tokenize, "tokenize --model DIR TEXT...", run_tokenize, {"model"}, {});
 // main.cpp looks the name up; no central list to edit.
 #pragma once
 #include <map>
@@ -57,9 +57,12 @@ struct CommandRegistrar {
 #define RECO_CAT2(a, b) a##b
 #define RECO_CAT(a, b) RECO_CAT2(a, b)
 // REGISTER_COMMAND(name, usage, fn, {value options}, {flag options})
-#define REGISTER_COMMAND(NAME, USAGE, FN, VALUE_OPTS, FLAG_OPTS) \
-    static ::reco::CommandRegistrar RECO_CAT(reco_cmd_, NAME)(   \
-        ::reco::Command{#NAME, USAGE, FN, VALUE_OPTS, FLAG_OPTS})
+//   e.g. REGISTER_COMMAND(embed, "embed ...", run_embed, {"model", "image"}, {"skip-bad"});
+//        REGISTER_COMMAND(info, "info FILE", run_info, {}, {});
+// (variadic so that the commas inside the two brace lists need no extra parentheses)
+#define REGISTER_COMMAND(NAME, USAGE, FN, ...)                 \
+    static ::reco::CommandRegistrar RECO_CAT(reco_cmd_, NAME)( \
+        ::reco::Command{#NAME, USAGE, FN, __VA_ARGS__})
 
 // The default model directory and the error that tells how to get it.
 extern const char* kDefaultModelDir;

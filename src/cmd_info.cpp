@@ -35,6 +35,6 @@ static int run_info(Args& a, int, char**) {
 }
 
 REGISTER_COMMAND(info, "info FILE|DIR                       tensors, dtypes, shapes, metadata, parameter count",
-                 run_info, ({}), ({}));
+                 run_info, {}, {});
 
 }  // namespace reco
