@@ -1,0 +1,366 @@
+// test_tokenizer.cpp — the CLIP BPE tokenizer against OpenAI's own outputs:
+//   * the 98 vectors of ../shared/data/clip/tokenizer_vectors.tsv (each re-derived with openai/CLIP),
+//   * the anchors of research/anchors.md B, and the one vector where HF and openai disagree (&amp;),
+//   * tests/fixtures/tokenizer_openai_unicode.tsv: cleaned text, pre-tokenizer pieces and ids produced by
+//     openai's simple_tokenizer.py itself (tools/make_tokenizer_fixture.py) on HTML references, Unicode
+//     case/letter/number/space edge cases and random mixed-script strings,
+//   * clip.tokenize's zero padding and truncate=True, the `reco tokenize` command, and bad input files.
+#include <chrono>
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+#include <unistd.h>
+
+#include "common.h"
+#include "test_util.h"
+#include "text_clean.h"
+#include "tokenizer.h"
+
+using namespace reco;
+
+namespace {
+
+std::string vocab_dir() { return testutil::shared_data() + "/clip/hf_tokenizer"; }
+
+const Tokenizer& shared_tokenizer() {
+    static Tokenizer tok = Tokenizer::from_model_dir(vocab_dir());
+    return tok;
+}
+
+// Field escapes of the TSV files: \\ \t \n \r, and \u{HEX} (fixture only).
+std::string unescape_field(const std::string& s) {
+    std::string out;
+    for (size_t i = 0; i < s.size(); i++) {
+        if (s[i] != '\\' || i + 1 == s.size()) {
+            out += s[i];
+            continue;
+        }
+        char c = s[++i];
+        if (c == '\\') out += '\\';
+        else if (c == 't') out += '\t';
+        else if (c == 'n') out += '\n';
+        else if (c == 'r') out += '\r';
+        else if (c == 'u' && i + 1 < s.size() && s[i + 1] == '{') {
+            size_t close = s.find('}', i);
+            utf8_append(out, (char32_t)strtoul(s.substr(i + 2, close - i - 2).c_str(), nullptr, 16));
+            i = close;
+        } else {
+            out += '\\';
+            out += c;
+        }
+    }
+    return out;
+}
+
+std::vector<std::string> split(const std::string& s, char sep) {
+    std::vector<std::string> parts;
+    size_t a = 0;
+    while (true) {
+        size_t b = s.find(sep, a);
+        parts.push_back(s.substr(a, b == std::string::npos ? std::string::npos : b - a));
+        if (b == std::string::npos) break;
+        a = b + 1;
+    }
+    return parts;
+}
+
+std::vector<int> parse_ids(const std::string& s) {
+    std::vector<int> ids;
+    std::istringstream in(s);
+    int v;
+    while (in >> v) ids.push_back(v);
+    return ids;
+}
+
+std::vector<std::string> read_lines(const std::string& path) {
+    std::vector<std::string> lines = split(read_file(path), '\n');
+    if (!lines.empty() && lines.back().empty()) lines.pop_back();
+    return lines;
+}
+
+std::vector<int> padded(std::vector<int> ids) {
+    ids.resize(kContext, 0);
+    return ids;
+}
+
+std::string join_ids(const std::vector<int>& ids) {
+    std::string s;
+    for (size_t k = 0; k < ids.size(); k++) s += (k ? " " : "") + std::to_string(ids[k]);
+    return s;
+}
+
+struct TempDir {
+    std::string path;
+    TempDir() {
+        char tmpl[] = "/tmp/reco_tok_XXXXXX";
+        path = mkdtemp(tmpl);
+    }
+    ~TempDir() { run_cmd("rm -rf '" + path + "'"); }
+    std::string file(const std::string& name, const std::string& content) const {
+        std::string p = path + "/" + name;
+        write_file_atomic(p, content.data(), content.size());
+        return p;
+    }
+};
+
+std::string abs_path(const std::string& p) {
+    char* r = realpath(p.c_str(), nullptr);
+    std::string s = r ? r : p;
+    free(r);
+    return s;
+}
+
+// The error message of a throwing statement, or "" when it did not throw.
+template <class F>
+std::string error_of(F f) {
+    try {
+        f();
+    } catch (const Error& e) {
+        return e.what();
+    }
+    return "";
+}
+
+bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
+
+}  // namespace
+
+TEST_CASE("tokenizer: loads the real 49408-token vocab.json and 48894 merges in well under 0.5 s") {
+    REQUIRE_SHARED_DATA();
+    auto t0 = std::chrono::steady_clock::now();
+    Tokenizer tok = Tokenizer::from_model_dir(vocab_dir());
+    double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    printf("tokenizer: vocab.json + merges.txt loaded in %.3f s\n", s);
+    CHECK(tok.vocab_size() == 49408);
+    CHECK(s < 0.5);
+}
+
+TEST_CASE("tokenizer: every vector of shared/data/clip/tokenizer_vectors.tsv") {
+    REQUIRE_SHARED_DATA();
+    const Tokenizer& tok = shared_tokenizer();
+    int total = 0, matched = 0;
+    for (const std::string& line : read_lines(testutil::shared_data() + "/clip/tokenizer_vectors.tsv")) {
+        if (!line.empty() && line[0] == '#') continue;
+        size_t tab = line.rfind('\t');
+        REQUIRE(tab != std::string::npos);
+        std::string text = unescape_field(line.substr(0, tab));
+        std::vector<int> want = parse_ids(line.substr(tab + 1));
+        std::vector<int> got = tok.tokenize(text);
+        total++;
+        if (got == padded(want)) {
+            matched++;
+        } else {
+            INFO("text: " << text);
+            INFO("want: " << join_ids(want));
+            CHECK(join_ids(got) == join_ids(padded(want)));
+        }
+    }
+    printf("tokenizer: %d/%d shared tokenizer vectors match exactly\n", matched, total);
+    CHECK(total == 98);
+    CHECK(matched == total);
+}
+
+TEST_CASE("tokenizer: anchors.md B test vectors") {
+    REQUIRE_SHARED_DATA();
+    const Tokenizer& tok = shared_tokenizer();
+    struct Case { const char* text; std::vector<int> ids; };
+    const Case cases[] = {
+        {"a photo of a cat", {49406, 320, 1125, 539, 320, 2368, 49407}},
+        {"a photo of a dog", {49406, 320, 1125, 539, 320, 1929, 49407}},
+        {"a diagram", {49406, 320, 22697, 49407}},
+        {"a dog", {49406, 320, 1929, 49407}},
+        {"a cat", {49406, 320, 2368, 49407}},
+        {"Hello, world!", {49406, 3306, 267, 1002, 256, 49407}},
+        {"A PHOTO of  a Cat!", {49406, 320, 1125, 539, 320, 2368, 256, 49407}},
+        {"don't stop 42 times", {49406, 847, 713, 1691, 275, 273, 1661, 49407}},
+        {"", {49406, 49407}},
+    };
+    for (const Case& c : cases) {
+        INFO("text: '" << c.text << "'");
+        CHECK(tok.tokenize(c.text) == padded(c.ids));
+        CHECK(tok.encode(c.text) == std::vector<int>(c.ids.begin() + 1, c.ids.end() - 1));
+    }
+    // special tokens typed in the text map to their ids, as openai's bpe cache does
+    CHECK(tok.encode("<|endoftext|>") == std::vector<int>{kEOT});
+    CHECK(tok.encode("a cat<|startoftext|>") == std::vector<int>{320, 2368, kSOT});
+}
+
+TEST_CASE("tokenizer: zero padding to 77 and truncate=True") {
+    REQUIRE_SHARED_DATA();
+    const Tokenizer& tok = shared_tokenizer();
+    std::vector<int> t = tok.tokenize("a cat");
+    REQUIRE(t.size() == 77);
+    for (size_t k = 4; k < 77; k++) CHECK(t[k] == 0);
+
+    // "a photo " repeated: 320 1125 320 1125 ... (ids from anchors.md B)
+    auto repeat = [](int n_ids) {
+        std::string s;
+        for (int k = 0; k < n_ids; k++) s += (k % 2 == 0) ? "a " : "photo ";
+        return s;
+    };
+    for (int n_ids : {74, 75, 76, 120}) {
+        INFO("ids in text: " << n_ids);
+        std::string text = repeat(n_ids);
+        REQUIRE(tok.encode(text).size() == (size_t)n_ids);
+        std::vector<int> out = tok.tokenize(text);
+        REQUIRE(out.size() == 77);
+        CHECK(out[0] == kSOT);
+        int kept = std::min(n_ids, 75);
+        for (int k = 0; k < kept; k++) CHECK(out[1 + k] == (k % 2 == 0 ? 320 : 1125));
+        CHECK(out[1 + kept] == kEOT);
+        for (int k = 2 + kept; k < 77; k++) CHECK(out[k] == 0);
+    }
+}
+
+TEST_CASE("tokenizer: &amp; gives openai's answer, not the Hugging Face one (tokenizer_vectors_hf_only.tsv)") {
+    REQUIRE_SHARED_DATA();
+    const Tokenizer& tok = shared_tokenizer();
+    std::vector<int> openai_ids, hf_ids;
+    std::string text;
+    const std::string marker = "# openai/CLIP simple_tokenizer gives instead:";
+    for (const std::string& line : read_lines(testutil::shared_data() + "/clip/tokenizer_vectors_hf_only.tsv")) {
+        if (line.compare(0, marker.size(), marker) == 0) openai_ids = parse_ids(line.substr(marker.size()));
+        else if (!line.empty() && line[0] != '#') {
+            size_t tab = line.rfind('\t');
+            text = unescape_field(line.substr(0, tab));
+            hf_ids = parse_ids(line.substr(tab + 1));
+        }
+    }
+    REQUIRE(text == "&amp;");
+    REQUIRE(openai_ids == std::vector<int>{49406, 261, 49407});
+    CHECK(tok.tokenize(text) == padded(openai_ids));
+    CHECK(tok.tokenize(text) != padded(hf_ids));
+}
+
+TEST_CASE("tokenizer: cleaning, pieces and ids equal openai simple_tokenizer on Unicode/HTML fixture") {
+    std::string path = "tests/fixtures/tokenizer_openai_unicode.tsv";
+    REQUIRE(testutil::exists(path));
+    const Tokenizer* tok = testutil::have_shared() ? &shared_tokenizer() : nullptr;
+    if (!tok) printf("tokenizer fixture: ids SKIPPED, ../shared/data not found (cleaning and pieces checked)\n");
+    int rows = 0, clean_ok = 0, pieces_ok = 0, ids_ok = 0;
+    for (const std::string& line : read_lines(path)) {
+        if (line.empty() || line[0] == '#') continue;
+        std::vector<std::string> f = split(line, '\t');
+        REQUIRE(f.size() == 4);
+        std::string text = unescape_field(f[0]), cleaned = unescape_field(f[1]), pieces = unescape_field(f[2]);
+        std::vector<int> ids = parse_ids(f[3]);
+        rows++;
+        INFO("row " << rows << " text: " << f[0]);
+        std::u32string c = clip_clean_text(text);
+        std::string got_clean = u32_to_utf8(c);
+        std::string got_pieces;
+        for (const std::string& p : clip_pre_tokenize(c)) got_pieces += (got_pieces.empty() ? "" : " ") + p;
+        CHECK(got_clean == cleaned);
+        CHECK(got_pieces == pieces);
+        clean_ok += got_clean == cleaned;
+        pieces_ok += got_pieces == pieces;
+        if (tok) {
+            std::vector<int> got = tok->encode(text);
+            CHECK(join_ids(got) == join_ids(ids));
+            ids_ok += got == ids;
+        }
+    }
+    printf("tokenizer fixture: %d rows; cleaned %d, pieces %d, ids %d match openai\n", rows, clean_ok, pieces_ok,
+           tok ? ids_ok : -1);
+    CHECK(rows > 400);
+}
+
+TEST_CASE("tokenizer: text cleaning closed cases (Python facts)") {
+    auto clean = [](const std::string& s) { return u32_to_utf8(clip_clean_text(s)); };
+    CHECK(clean("  A\t\nB  ") == "a b");
+    CHECK(clean("&amp;amp;") == "&");                 // unescaped twice
+    CHECK(clean("&lt;b&gt;&#65;&#x42;") == "<b>ab");  // lowercased after unescaping
+    CHECK(clean("&#0;") == "\xEF\xBF\xBD");            // U+FFFD
+    CHECK(clean("&#150;") == "\xE2\x80\x93");          // Windows-1252 0x96 = EN DASH
+    CHECK(clean("a&nbsp;&nbsp;b") == "a b");           // NBSP is \s
+    CHECK(clean("ΟΔΟΣ") == "οδος");                    // final sigma
+    CHECK(clean("İ") == "i\xCC\x87");                  // i + U+0307
+    // invalid UTF-8 never crashes: one U+FFFD per bad byte
+    CHECK(utf8_to_u32(std::string("a\xC3(\xFF\xE2\x82", 6)) == U"a\uFFFD(\uFFFD\uFFFD\uFFFD");
+    CHECK(utf8_to_u32("\xED\xA0\x80") == U"\uFFFD\uFFFD\uFFFD");  // a UTF-8-encoded surrogate
+    CHECK(utf8_to_u32("\xC0\xAF") == U"\uFFFD\uFFFD");            // overlong '/'
+}
+
+TEST_CASE("tokenizer: invalid UTF-8 input is tokenized, not a crash") {
+    REQUIRE_SHARED_DATA();
+    const Tokenizer& tok = shared_tokenizer();
+    std::vector<int> ids = tok.tokenize(std::string("caf\xE9 \xFF\xFE", 7));
+    CHECK(ids[0] == kSOT);
+    CHECK(ids.size() == 77);
+}
+
+TEST_CASE("tokenizer: reco tokenize command") {
+    REQUIRE_SHARED_DATA();
+    TempDir d;
+    REQUIRE(symlink(abs_path(vocab_dir() + "/vocab.json").c_str(), (d.path + "/vocab.json").c_str()) == 0);
+    REQUIRE(symlink(abs_path(vocab_dir() + "/merges.txt").c_str(), (d.path + "/merges.txt").c_str()) == 0);
+    std::string out;
+    int rc = run_cmd("./reco tokenize --model " + d.path + " 'a photo of a cat' '' 'Hello, world!'", &out);
+    INFO(out);
+    REQUIRE(rc == 0);
+    std::vector<std::string> lines = split(out, '\n');
+    REQUIRE(lines.size() == 4);
+    CHECK(lines[3].empty());
+    CHECK(lines[0] == join_ids(padded({49406, 320, 1125, 539, 320, 2368, 49407})));
+    CHECK(lines[1] == join_ids(padded({49406, 49407})));
+    CHECK(lines[2] == join_ids(padded({49406, 3306, 267, 1002, 256, 49407})));
+
+    // no text, missing directory, missing vocab.json: clear errors, exit status 1
+    CHECK(run_cmd("./reco tokenize --model " + d.path, &out) == 1);
+    CHECK(contains(out, "TEXT"));
+    CHECK(run_cmd("./reco tokenize --model " + d.path + "/nope x", &out) == 1);
+    CHECK(contains(out, "/nope"));
+    TempDir only_merges;
+    REQUIRE(symlink(abs_path(vocab_dir() + "/merges.txt").c_str(), (only_merges.path + "/merges.txt").c_str()) == 0);
+    CHECK(run_cmd("./reco tokenize --model " + only_merges.path + " x", &out) == 1);
+    CHECK(contains(out, only_merges.path + "/vocab.json"));
+}
+
+TEST_CASE("tokenizer: bad vocab.json files are clear errors naming the file") {
+    TempDir d;
+    std::string merges = d.file("merges.txt", "#version: 0.2\ni n\n");
+    CHECK(contains(error_of([&] { Tokenizer(d.path + "/missing.json", merges); }), d.path + "/missing.json"));
+    std::string corrupt = d.file("corrupt.json", "{\"a\": 1, \"b\": ");
+    std::string e = error_of([&] { Tokenizer(corrupt, merges); });
+    CHECK(contains(e, corrupt));
+    CHECK(contains(e, "invalid JSON"));
+    std::string array = d.file("array.json", "[1, 2, 3]");
+    CHECK(contains(error_of([&] { Tokenizer(array, merges); }), array));
+    std::string bad_id = d.file("bad_id.json", "{\"a\": 0, \"b\": \"one\"}");
+    CHECK(contains(error_of([&] { Tokenizer(bad_id, merges); }), "\"b\""));
+    std::string dup_id = d.file("dup_id.json", "{\"a\": 0, \"b\": 0}");
+    CHECK(contains(error_of([&] { Tokenizer(dup_id, merges); }), "more than one token"));
+    std::string no_bytes = d.file("no_bytes.json", "{\"a\": 0, \"b\": 1}");
+    CHECK(contains(error_of([&] { Tokenizer(no_bytes, merges); }), "byte-level BPE"));
+}
+
+TEST_CASE("tokenizer: bad merges.txt files and a vocabulary without CLIP's special tokens") {
+    REQUIRE_SHARED_DATA();
+    TempDir d;
+    std::string vocab = vocab_dir() + "/vocab.json";
+    std::string bad_line = d.file("merges.txt", "#version: 0.2\ni n\nthis is bad\n");
+    std::string e = error_of([&] { Tokenizer(vocab, bad_line); });
+    CHECK(contains(e, bad_line));
+    CHECK(contains(e, "line 3"));
+    std::string unknown = d.file("unknown.txt", "#version: 0.2\ni n\nqqqqzzzz xxxxyyyy\n");
+    e = error_of([&] { Tokenizer(vocab, unknown); });
+    CHECK(contains(e, unknown));
+    CHECK(contains(e, "line 3"));
+    std::string blank = d.file("blank.txt", "#version: 0.2\ni n\n\nt h\n");
+    CHECK(contains(error_of([&] { Tokenizer(vocab, blank); }), "line 3 is empty"));
+    std::string empty = d.file("empty.txt", "#version: 0.2\n");
+    CHECK(contains(error_of([&] { Tokenizer(vocab, empty); }), "no merges"));
+    CHECK(contains(error_of([&] { Tokenizer(vocab, d.path + "/none.txt"); }), d.path + "/none.txt"));
+    // a merges file with CRLF line ends and a trailing blank line loads
+    std::string crlf = d.file("crlf.txt", "#version: 0.2\r\ni n\r\nt h\r\n\r\n");
+    CHECK(error_of([&] { Tokenizer(vocab, crlf); }).empty());
+
+    std::string text = read_file(vocab);
+    size_t at = text.find("\"<|endoftext|>\"");
+    REQUIRE(at != std::string::npos);
+    text.replace(at, 15, "\"<|end_of_text|>\"");
+    std::string renamed = d.file("vocab_renamed.json", text);
+    e = error_of([&] { Tokenizer(renamed, vocab_dir() + "/merges.txt"); });
+    CHECK(contains(e, renamed));
+    CHECK(contains(e, "<|endoftext|>"));
+}
