@@ -30,7 +30,7 @@ TESTOBJ := $(TESTSRC:tests/%.cpp=build/tests/%.o)
 ifeq ($(CUDA),1)
 CU      := $(wildcard kernels/*.cu)
 CU_OBJ  := $(CU:kernels/%.cu=build/kernels/%.o)
-CXXFLAGS += -DRECO_CUDA=1 -I$(CUDA_HOME)/include
+CXXFLAGS += -DRECO_CUDA=1 -Ikernels -I$(CUDA_HOME)/include
 NVCCFLAGS ?= -O3
 NVCCFLAGS += -std=c++17 $(CUDA_ARCHS) -Isrc -Ikernels -DRECO_CUDA=1 -Xcompiler -fopenmp,-Wall -MMD -MP
 LDLIBS  += -L$(CUDA_HOME)/lib64 -lcublasLt -lcublas -lcudart_static -ldl -lrt

@@ -1,0 +1,104 @@
+// clip_embed.cpp — batching, device dispatch and normalisation around the two towers.
+#include "clip_embed.h"
+
+#include <algorithm>
+
+#include "common.h"
+#include "device.h"
+#include "image.h"
+#include "ops.h"
+#if RECO_CUDA && __has_include("clip_gpu.h")
+#include "clip_gpu.h"
+#define RECO_GPU_TOWERS 1
+#else
+#define RECO_GPU_TOWERS 0
+#endif
+
+namespace reco {
+
+struct ClipEncoder::Gpu {
+#if RECO_GPU_TOWERS
+    explicit Gpu(const ClipModel& m) : impl(m) {}
+    ClipGpu impl;
+#endif
+};
+
+ClipEncoder::ClipEncoder(const std::string& model_dir, const std::string& device)
+    : model_(ClipModel::load(model_dir)), tok_(Tokenizer::from_model_dir(model_dir)) {
+    if (resolve_device(device) == Device::CUDA) {
+#if RECO_GPU_TOWERS
+        gpu_.reset(new Gpu(model_));
+#endif
+    }
+}
+
+ClipEncoder::~ClipEncoder() = default;
+
+std::vector<float> ClipEncoder::embed_pixels(const float* pixels, int n) {
+    const int E = dim();
+    std::vector<float> out((size_t)n * E);
+    if (n == 0) return out;
+#if RECO_GPU_TOWERS
+    if (gpu_) gpu_->impl.encode_images(pixels, n, out.data());
+    else
+#endif
+        clip_encode_images(model_, pixels, n, out.data());
+    l2_normalize_rows(out.data(), n, E);
+    return out;
+}
+
+std::vector<float> ClipEncoder::embed_token_ids(const int* ids, int n) {
+    const int E = dim();
+    std::vector<float> out((size_t)n * E);
+    if (n == 0) return out;
+#if RECO_GPU_TOWERS
+    if (gpu_) gpu_->impl.encode_texts(ids, n, out.data());
+    else
+#endif
+        clip_encode_texts(model_, ids, n, out.data());
+    l2_normalize_rows(out.data(), n, E);
+    return out;
+}
+
+std::vector<float> ClipEncoder::embed_image_files(const std::vector<std::string>& paths, int batch) {
+    const int S = model_.cfg.image_size, E = dim();
+    const size_t per = (size_t)3 * S * S;
+    std::vector<float> out(paths.size() * E);
+    for (size_t b0 = 0; b0 < paths.size(); b0 += batch) {
+        int nb = (int)std::min<size_t>(batch, paths.size() - b0);
+        std::vector<float> pix((size_t)nb * per);
+        std::vector<std::string> errors(nb);
+        #pragma omp parallel for schedule(dynamic)
+        for (int i = 0; i < nb; i++) {
+            try {
+                auto p = load_and_preprocess(paths[b0 + i], S);
+                std::copy(p.begin(), p.end(), pix.begin() + i * per);
+            } catch (const Error& e) {
+                errors[i] = e.what();
+            }
+        }
+        for (auto& e : errors)
+            if (!e.empty()) fail("%s", e.c_str());
+        auto emb = embed_pixels(pix.data(), nb);
+        std::copy(emb.begin(), emb.end(), out.begin() + b0 * E);
+    }
+    return out;
+}
+
+std::vector<float> ClipEncoder::embed_texts(const std::vector<std::string>& texts, int batch) {
+    const int E = dim();
+    std::vector<float> out(texts.size() * E);
+    for (size_t b0 = 0; b0 < texts.size(); b0 += batch) {
+        int nb = (int)std::min<size_t>(batch, texts.size() - b0);
+        std::vector<int> ids((size_t)nb * kContext);
+        for (int i = 0; i < nb; i++) {
+            auto t = tok_.tokenize(texts[b0 + i]);
+            std::copy(t.begin(), t.end(), ids.begin() + (size_t)i * kContext);
+        }
+        auto emb = embed_token_ids(ids.data(), nb);
+        std::copy(emb.begin(), emb.end(), out.begin() + b0 * E);
+    }
+    return out;
+}
+
+}  // namespace reco

@@ -1,0 +1,171 @@
+// cmd_classify.cpp — `reco classify`: zero-shot classification, plain CLIP or with RECO.
+//
+// Plain CLIP (no --memory/--fusion): one prompt per label, "a photo of a {label}.", scores
+// exp(logit_scale)·cos(v, t) and a softmax over the labels (hf CLIPModel.forward, logits_per_image).
+//
+// RECO (SPEC §1, inference): with --memory MEM --fusion CKPT the embeddings are refined first:
+//   image: v̄ = φ_img(v, T^M[knn(v, V^M)])     image → image search, fuse the neighbours' TEXTS
+//   text:  t̄ = φ_txt(t, V^M[knn(t, T^M)])     text → text search, fuse the neighbours' IMAGES
+// --refine image|text|both|none picks which side is refined (default both); the scale is the
+// checkpoint's exp(logit_scale), clamped at 100 as in training.
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <numeric>
+
+#include "cli.h"
+#include "clip_embed.h"
+#include "common.h"
+#include "fusion.h"
+#include "labels_coco.h"
+#include "memory.h"
+#include "retrieval.h"
+#include "safetensors.h"
+
+namespace reco {
+
+static std::vector<std::string> split_labels(const std::string& s, const std::string& what) {
+    std::vector<std::string> out;
+    size_t pos = 0;
+    while (pos <= s.size()) {
+        size_t c = s.find(',', pos);
+        std::string l = s.substr(pos, c == std::string::npos ? std::string::npos : c - pos);
+        size_t b = l.find_first_not_of(" \t"), e = l.find_last_not_of(" \t\r");
+        if (b != std::string::npos) out.push_back(l.substr(b, e - b + 1));
+        if (c == std::string::npos) break;
+        pos = c + 1;
+    }
+    if (out.empty()) fail("%s: no labels given", what.c_str());
+    return out;
+}
+
+static std::vector<std::string> read_labels_file(const std::string& path) {
+    std::string text = read_file(path);
+    std::vector<std::string> out;
+    size_t pos = 0;
+    while (pos < text.size()) {
+        size_t nl = text.find('\n', pos);
+        std::string l = text.substr(pos, nl == std::string::npos ? std::string::npos : nl - pos);
+        pos = nl == std::string::npos ? text.size() : nl + 1;
+        size_t b = l.find_first_not_of(" \t\r"), e = l.find_last_not_of(" \t\r");
+        if (b != std::string::npos && l[b] != '#') out.push_back(l.substr(b, e - b + 1));
+    }
+    if (out.empty()) fail("%s: no labels in the file (one label per line)", path.c_str());
+    return out;
+}
+
+// The loaded RECO parts: memory, fusion weights, k.
+struct Reco {
+    std::unique_ptr<EmbeddingFile> mem;
+    FusionModel fusion;
+    int k = 10;
+};
+
+static void refine(const Reco& r, Modality m, std::vector<float>& emb, int n, Neighbours* keep = nullptr) {
+    Neighbours nb = retrieve(*r.mem, m, emb.data(), n, r.k);
+    std::vector<float> nbr = gather_fusion_inputs(*r.mem, m, nb);
+    fusion_refine(r.fusion, m, emb.data(), nbr.data(), n, r.k, emb.data());
+    if (keep) *keep = std::move(nb);
+}
+
+static int run_classify(Args& a, int, char**) {
+    const auto& images = a.positional();
+    if (images.empty()) fail("usage: reco classify IMAGE... [--labels \"a,b,c\" | --labels-file F] [--top 5]");
+    std::vector<std::string> labels;
+    if (a.has("labels") && a.has("labels-file")) fail("give --labels or --labels-file, not both");
+    if (a.has("labels")) labels = split_labels(a.get("labels"), "--labels");
+    else if (a.has("labels-file")) labels = read_labels_file(a.get("labels-file"));
+    else labels.assign(std::begin(kCocoLabels), std::end(kCocoLabels));
+    const int top = std::min<int>(a.get_int("top", 5), (int)labels.size());
+    if (top < 1) fail("--top must be at least 1");
+
+    const bool use_reco = a.has("memory") || a.has("fusion");
+    if (use_reco && !(a.has("memory") && a.has("fusion")))
+        fail("RECO classification needs both --memory MEM and --fusion CKPT");
+    std::string refine_mode = a.get("refine", use_reco ? "both" : "none");
+    if (refine_mode != "image" && refine_mode != "text" && refine_mode != "both" && refine_mode != "none")
+        fail("--refine must be image, text, both or none (got '%s')", refine_mode.c_str());
+    if (!use_reco && refine_mode != "none") fail("--refine %s needs --memory and --fusion", refine_mode.c_str());
+
+    ClipEncoder enc(model_dir_or_default(a), a.get("device", "auto"));
+    const int E = enc.dim(), L = (int)labels.size(), N = (int)images.size();
+    float scale = std::exp(enc.model().logit_scale);
+
+    Reco reco;
+    if (use_reco) {
+        reco.mem.reset(new EmbeddingFile(a.get("memory")));
+        check_compatible("memory " + reco.mem->path(), reco.mem->d(), reco.mem->model(), "model " + enc.model().dir,
+                         E, enc.model().name);
+        SafeTensors ck(a.get("fusion"));
+        int heads = std::stoi(ck.meta("heads", "8"));
+        reco.fusion.load(ck, heads);
+        if (reco.fusion.dims.d != E)
+            fail("%s: fusion width d=%d does not match the CLIP model's embedding width %d", ck.path().c_str(),
+                 reco.fusion.dims.d, E);
+        check_compatible("checkpoint " + ck.path(), reco.fusion.dims.d, ck.meta("model"), "model " + enc.model().dir,
+                         E, enc.model().name);
+        reco.k = a.get_int("k", std::stoi(ck.meta("k", "10")));
+        if (reco.k < 1) fail("--k must be at least 1");
+        if (reco.k > reco.mem->n())
+            fail("--k %d is larger than the memory %s (%d items)", reco.k, reco.mem->path().c_str(), reco.mem->n());
+        scale = std::min(100.0f, std::exp(reco.fusion.logit_scale()));
+    }
+
+    std::vector<std::string> prompts;
+    for (auto& l : labels) prompts.push_back("a photo of a " + l + ".");
+    std::vector<float> T = enc.embed_texts(prompts);
+    std::vector<float> V = enc.embed_image_files(std::vector<std::string>(images.begin(), images.end()));
+    Neighbours img_nb, txt_nb;
+    if (refine_mode == "text" || refine_mode == "both") refine(reco, Modality::text, T, L, &txt_nb);
+    if (refine_mode == "image" || refine_mode == "both") refine(reco, Modality::image, V, N, &img_nb);
+
+    const bool explain = a.has("explain");
+    for (int i = 0; i < N; i++) {
+        std::vector<double> logit(L), prob(L);
+        double mx = -1e30;
+        for (int j = 0; j < L; j++) {
+            double c = 0;
+            for (int e = 0; e < E; e++) c += (double)V[(size_t)i * E + e] * T[(size_t)j * E + e];
+            logit[j] = scale * c;
+            mx = std::max(mx, logit[j]);
+        }
+        double sum = 0;
+        for (int j = 0; j < L; j++) sum += (prob[j] = std::exp(logit[j] - mx));
+        std::vector<int> order(L);
+        std::iota(order.begin(), order.end(), 0);
+        std::stable_sort(order.begin(), order.end(), [&](int x, int y) { return logit[x] > logit[y]; });
+        printf("%s%s\n", images[i].c_str(), use_reco ? strformat("  (RECO, refine %s, k=%d)", refine_mode.c_str(), reco.k).c_str() : "");
+        printf("  rank  prob     logit    label\n");
+        for (int r = 0; r < top; r++) {
+            int j = order[r];
+            printf("  %4d  %.4f  %7.3f  %s\n", r + 1, prob[j] / sum, logit[j], labels[j].c_str());
+        }
+        if (explain && use_reco) {
+            if (!img_nb.idx.empty()) {
+                printf("  retrieved for the image (image→image search; their captions were fused):\n");
+                for (int r = 0; r < reco.k; r++) {
+                    int m = img_nb.idx[(size_t)i * reco.k + r];
+                    printf("    %.4f  #%d  %s\n", img_nb.score[(size_t)i * reco.k + r], m, reco.mem->caption(m).c_str());
+                }
+            }
+            if (!txt_nb.idx.empty()) {
+                int j = order[0];
+                printf("  retrieved for \"%s\" (text→text search; their images were fused):\n", prompts[j].c_str());
+                for (int r = 0; r < reco.k; r++) {
+                    int m = txt_nb.idx[(size_t)j * reco.k + r];
+                    printf("    %.4f  #%d  %s\n", txt_nb.score[(size_t)j * reco.k + r], m, reco.mem->caption(m).c_str());
+                }
+            }
+        } else if (explain) {
+            printf("  (--explain shows retrieved captions when --memory and --fusion are given)\n");
+        }
+    }
+    return 0;
+}
+
+REGISTER_COMMAND(classify,
+                 "classify IMAGE... [--model DIR] [--labels \"a,b\" | --labels-file F] [--top 5]\n"
+                 "                  [--memory MEM --fusion CKPT [--refine image|text|both|none] [--k 10] [--explain]]",
+                 run_classify, {"model", "labels", "labels-file", "top", "memory", "fusion", "refine", "k"}, {"explain"});
+
+}  // namespace reco

@@ -1,0 +1,28 @@
+// retrieval.h — RECO's retrieval step (SPEC §1, §5): uni-modal search, cross-modal fusion inputs.
+//
+// An image query searches the memory's IMAGE embeddings and returns the TEXT embeddings of its k
+// nearest pairs; a text query searches the TEXT embeddings and returns the IMAGE embeddings.
+// `cross = true` is the cross-modal-search ablation (image query → text embeddings searched).
+#pragma once
+#include <vector>
+
+#include "fusion.h"
+#include "memory.h"
+
+namespace reco {
+
+struct Neighbours {
+    int Q = 0, k = 0;
+    std::vector<int> idx;      // [Q,k] memory rows, best first
+    std::vector<float> score;  // [Q,k]
+};
+
+// Search for Q queries of modality m (image or text) in mem. exclude: optional [Q] row to skip.
+Neighbours retrieve(const EmbeddingFile& mem, Modality m, const float* queries, int Q, int k, bool cross = false,
+                    const int* exclude = nullptr);
+
+// The fusion inputs for those neighbours: the OTHER modality's embeddings, [Q,k,d] fp32
+// (image query → the pairs' text embeddings; text query → the pairs' image embeddings).
+std::vector<float> gather_fusion_inputs(const EmbeddingFile& mem, Modality m, const Neighbours& nb);
+
+}  // namespace reco
