@@ -1,10 +1,11 @@
-# reco — one binary (./reco) and one test runner (build/run_tests).
+# reco — one binary (./reco) and one test runner ($(BUILD)/run_tests).
 #
 #   make              build ./reco (CUDA part included when nvcc is found)
 #   make test         build and run the doctest suite; ends with "N passed, M failed"
 #   make bench        CPU benchmarks side by side with PyTorch / faiss (see tools/bench.sh)
 #   make CUDA=0       leave the CUDA part out
 #   make NATIVE=0     no -march=native (portable binary)
+#   make BUILD=dir    put objects in another folder (e.g. a CUDA=0 build beside the default one)
 
 CXX      ?= g++
 NVCC     ?= nvcc
@@ -22,14 +23,15 @@ endif
 LDFLAGS  += -fopenmp
 LDLIBS   += -lpthread -lm
 
+BUILD   ?= build
 SRC     := $(filter-out src/main.cpp,$(wildcard src/*.cpp))
-OBJ     := $(SRC:src/%.cpp=build/src/%.o)
+OBJ     := $(SRC:src/%.cpp=$(BUILD)/src/%.o)
 TESTSRC := $(wildcard tests/*.cpp)
-TESTOBJ := $(TESTSRC:tests/%.cpp=build/tests/%.o)
+TESTOBJ := $(TESTSRC:tests/%.cpp=$(BUILD)/tests/%.o)
 
 ifeq ($(CUDA),1)
 CU      := $(wildcard kernels/*.cu)
-CU_OBJ  := $(CU:kernels/%.cu=build/kernels/%.o)
+CU_OBJ  := $(CU:kernels/%.cu=$(BUILD)/kernels/%.o)
 CXXFLAGS += -DRECO_CUDA=1 -Ikernels -I$(CUDA_HOME)/include
 NVCCFLAGS ?= -O3
 NVCCFLAGS += -std=c++17 $(CUDA_ARCHS) -Isrc -Ikernels -DRECO_CUDA=1 -Xcompiler -fopenmp,-Wall -MMD -MP
@@ -39,39 +41,42 @@ CU_OBJ  :=
 CXXFLAGS += -DRECO_CUDA=0
 endif
 
-.PHONY: all test bench gpu-check clean
+.PHONY: all test bench gpu-check clean print-ldlibs
 all: reco
 
-reco: build/src/main.o $(OBJ) $(CU_OBJ)
+reco: $(BUILD)/src/main.o $(OBJ) $(CU_OBJ)
 	$(CXX) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-build/run_tests: $(TESTOBJ) $(OBJ) $(CU_OBJ)
+$(BUILD)/run_tests: $(TESTOBJ) $(OBJ) $(CU_OBJ)
 	$(CXX) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-build/src/%.o: src/%.cpp
+$(BUILD)/src/%.o: src/%.cpp
 	@mkdir -p $(dir $@)
 	$(CXX) $(CXXFLAGS) -c -o $@ $<
 
-build/tests/%.o: tests/%.cpp
+$(BUILD)/tests/%.o: tests/%.cpp
 	@mkdir -p $(dir $@)
 	$(CXX) $(CXXFLAGS) -Itests -c -o $@ $<
 
-build/kernels/%.o: kernels/%.cu
+$(BUILD)/kernels/%.o: kernels/%.cu
 	@mkdir -p $(dir $@)
 	$(NVCC) $(NVCCFLAGS) -c -o $@ $<
 
 # The tests read ../shared/data when it is there (and skip visibly when not) and
 # tests/fixtures always. They need ./reco for the command-line tests.
-test: reco build/run_tests
-	./build/run_tests
+test: reco $(BUILD)/run_tests
+	$(BUILD)/run_tests
 
 bench: reco
 	bash tools/bench.sh
+
+print-ldlibs:
+	@echo $(LDLIBS)
 
 gpu-check:
 	bash tools/gpu_check.sh
 
 clean:
-	rm -rf build reco
+	rm -rf $(BUILD) reco
 
--include $(OBJ:.o=.d) $(TESTOBJ:.o=.d) $(CU_OBJ:.o=.d) build/src/main.d
+-include $(OBJ:.o=.d) $(TESTOBJ:.o=.d) $(CU_OBJ:.o=.d) $(BUILD)/src/main.d

@@ -16,17 +16,17 @@ void clip_block_forward(const ClipLayer& L, const ClipTowerConfig& cfg, float* x
 
     // --- attention half ---
     layernorm_forward(ws.ln.data(), x, L.ln1_w.data(), L.ln1_b.data(), N, C, cfg.eps);
-    matmul_forward(ws.qkv.data(), ws.ln.data(), L.qkv_w.data(), L.qkv_b.data(), N, C, 3 * C);
+    matmul_forward_packed(ws.qkv.data(), ws.ln.data(), L.qkv_p, L.qkv_b.data(), N);
     attention_forward_qkv(ws.att.data(), ws.qkv.data(), B, T, C, cfg.heads, causal);
-    matmul_forward(ws.proj.data(), ws.att.data(), L.out_w.data(), L.out_b.data(), N, C, C);
+    matmul_forward_packed(ws.proj.data(), ws.att.data(), L.out_p, L.out_b.data(), N);
     residual_add(x, ws.proj.data(), (size_t)N * C);
 
     // --- MLP half ---
     layernorm_forward(ws.ln.data(), x, L.ln2_w.data(), L.ln2_b.data(), N, C, cfg.eps);
-    matmul_forward(ws.mlp.data(), ws.ln.data(), L.fc1_w.data(), L.fc1_b.data(), N, C, M);
+    matmul_forward_packed(ws.mlp.data(), ws.ln.data(), L.fc1_p, L.fc1_b.data(), N);
     if (cfg.quick_gelu) quick_gelu_inplace(ws.mlp.data(), (size_t)N * M);
     else gelu_inplace(ws.mlp.data(), (size_t)N * M);
-    matmul_forward(ws.proj.data(), ws.mlp.data(), L.fc2_w.data(), L.fc2_b.data(), N, M, C);
+    matmul_forward_packed(ws.proj.data(), ws.mlp.data(), L.fc2_p, L.fc2_b.data(), N);
     residual_add(x, ws.proj.data(), (size_t)N * C);
 }
 

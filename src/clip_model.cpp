@@ -2,6 +2,8 @@
 // Every tensor's shape is checked against the config; errors name the file and the tensor.
 #include "clip_model.h"
 
+#include <mutex>
+
 #include "common.h"
 #include "json.h"
 #include "safetensors.h"
@@ -145,6 +147,27 @@ ClipModel ClipModel::load(const std::string& dir) {
         m.logit_scale = ls[0];
     }
     return m;
+}
+
+void ClipModel::pack_for_cpu() const {
+    static std::mutex mu;
+    std::lock_guard<std::mutex> lock(mu);
+    if (!vision.patch_p.data.empty()) return;  // already packed
+    {
+        auto& self = const_cast<ClipModel&>(*this);
+        auto pack_layers = [](std::vector<ClipLayer>& layers, const ClipTowerConfig& t) {
+            const int C = t.hidden, M = t.mlp;
+            for (ClipLayer& L : layers) {
+                pack_weight(L.qkv_p, L.qkv_w.data(), 3 * C, C);
+                pack_weight(L.out_p, L.out_w.data(), C, C);
+                pack_weight(L.fc1_p, L.fc1_w.data(), M, C);
+                pack_weight(L.fc2_p, L.fc2_w.data(), C, M);
+            }
+        };
+        pack_layers(self.vision.layers, cfg.vision);
+        pack_layers(self.text.layers, cfg.text);
+        pack_weight(self.vision.patch_p, vision.patch_w.data(), cfg.vision.hidden, 3 * cfg.patch * cfg.patch);
+    }
 }
 
 size_t ClipModel::parameter_count() const {

@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+#include "ops.h"
+
 namespace reco {
 
 struct ClipTowerConfig {
@@ -33,6 +35,8 @@ struct ClipLayer {
     std::vector<float> ln2_w, ln2_b;
     std::vector<float> fc1_w, fc1_b;  // [M, C], [M]
     std::vector<float> fc2_w, fc2_b;  // [C, M], [C]
+    // The four GEMM weights repacked for the CPU GEMM (ClipModel::pack_for_cpu).
+    PackedWeight qkv_p, out_p, fc1_p, fc2_p;
 };
 
 struct ClipVision {
@@ -43,6 +47,7 @@ struct ClipVision {
     std::vector<ClipLayer> layers;
     std::vector<float> post_ln_w, post_ln_b;
     std::vector<float> proj;           // visual_projection [E, C], no bias
+    PackedWeight patch_p;              // patch_w packed for the CPU GEMM
 };
 
 struct ClipText {
@@ -63,6 +68,9 @@ struct ClipModel {
 
     // Load DIR/config.json + DIR/model.safetensors; every tensor is checked against the config.
     static ClipModel load(const std::string& dir);
+    // Repack every Linear weight once into the CPU GEMM's panel layout (doubles the weights' RAM;
+    // done on first CPU use, thread-safe; the CUDA path never needs it).
+    void pack_for_cpu() const;
     size_t parameter_count() const;
 };
 

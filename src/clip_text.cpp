@@ -25,6 +25,7 @@ static int eot_position(const int* ids, int T) {
 }
 
 void clip_encode_texts_debug(const ClipModel& m, const int* ids, int B, float* out, ClipDebug* dbg) {
+    m.pack_for_cpu();
     const ClipConfig& c = m.cfg;
     const ClipText& tx = m.text;
     const int C = c.text.hidden, E = c.projection_dim, Tfull = 77;

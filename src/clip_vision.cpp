@@ -29,6 +29,7 @@ static void im2col_patches(const float* pixels, int B, int S, int P, float* cols
 }
 
 void clip_encode_images_debug(const ClipModel& m, const float* pixels, int B, float* out, ClipDebug* dbg) {
+    m.pack_for_cpu();
     const ClipConfig& c = m.cfg;
     const ClipVision& v = m.vision;
     const int C = c.vision.hidden, P = c.patch, S = c.image_size, G = c.grid(), T = c.vision_tokens();
@@ -37,7 +38,7 @@ void clip_encode_images_debug(const ClipModel& m, const float* pixels, int B, fl
     // patch embedding
     std::vector<float> cols((size_t)B * G * G * K), patches((size_t)B * G * G * C);
     im2col_patches(pixels, B, S, P, cols.data());
-    matmul_forward(patches.data(), cols.data(), v.patch_w.data(), nullptr, B * G * G, K, C);
+    matmul_forward_packed(patches.data(), cols.data(), v.patch_p, nullptr, B * G * G);
     cols.clear();
     cols.shrink_to_fit();
 

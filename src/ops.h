@@ -5,6 +5,7 @@
 // NH = heads. Linear weights are PyTorch's [out, in] layout, so y = x·Wᵀ + b.
 #pragma once
 #include <cstddef>
+#include <vector>
 
 namespace reco {
 
@@ -12,6 +13,14 @@ namespace reco {
 // The hot loop of the whole CPU engine: cache-blocked, OpenMP-parallel (gemm.cpp).
 void matmul_forward(float* out, const float* inp, const float* weight, const float* bias,
                     int N, int C, int OC);
+
+// W[OC,C] repacked once into the GEMM's panel layout (gemm.cpp), for weights used many times.
+struct PackedWeight {
+    int OC = 0, C = 0, panels = 0;
+    std::vector<float> data;  // [panels][C][NR]
+};
+void pack_weight(PackedWeight& pw, const float* weight, int OC, int C);
+void matmul_forward_packed(float* out, const float* inp, const PackedWeight& pw, const float* bias, int N);
 
 // Unoptimised triple loop with the same contract, used to test matmul_forward.
 void matmul_forward_naive(float* out, const float* inp, const float* weight, const float* bias,

@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# tools/bench.sh — `make bench`: reco's CPU paths side by side with PyTorch / faiss in one run,
+# same machine, same thread count (THREADS, default 2), printed as one table with ratios.
+#
+#   towers:  ViT-B/32-shaped CLIP, random weights: images/s, texts/s   vs transformers CLIPModel (PyTorch CPU)
+#   fusion:  RECO training steps/s at d=512, k=10, batch 256            vs the same model in PyTorch CPU
+#   top-k:   exact top-k queries/s, 1M×512 memory, 1024 queries, k=10   vs faiss IndexFlatIP (fp32)
+#
+# PyTorch comes from tools/.venv (tools/README.md); faiss from Debian's python3-faiss. A missing
+# baseline is reported as "n/a" and the rest still runs. QUICK=1 shrinks the work (smoke test).
+set -u
+cd "$(dirname "$0")/.."
+THREADS="${THREADS:-2}"
+export OMP_NUM_THREADS="$THREADS" OPENBLAS_NUM_THREADS="$THREADS" MKL_NUM_THREADS="$THREADS"
+SECS="${SECS:-5}"
+TOPK_N="${TOPK_N:-1000000}"
+if [ "${QUICK:-0}" = 1 ]; then SECS=1; TOPK_N=100000; fi
+PY="tools/.venv/bin/python"
+log="build/bench.log"
+mkdir -p build
+: > "$log"
+
+CXX="${CXX:-g++}"
+FLAGS="-O3 -march=native -fopenmp -std=c++17 -Isrc -DRECO_CUDA=0"
+objs=$(ls build/src/*.o build/kernels/*.o 2>/dev/null | grep -v '/main.o$' | tr '\n' ' ')
+build() {  # build NAME from tools/NAME.cpp against the project objects (CPU paths only)
+  [ -f "tools/$1.cpp" ] || return 1
+  $CXX $FLAGS "tools/$1.cpp" $objs -o "build/$1" $(make -s print-ldlibs 2>/dev/null) >>"$log" 2>&1
+}
+num() { grep -o "$1 [0-9.]*" | tail -n1 | awk '{print $NF}'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "" || b == "" || b == 0) print "n/a"; else printf "%.2fx", a / b }'; }
+row() { printf "%-40s %14s %14s %10s\n" "$1" "${2:-n/a}" "${3:-n/a}" "$(ratio "${2:-}" "${3:-}")"; }
+
+have_torch=0
+[ -x "$PY" ] && "$PY" -c "import torch, transformers" 2>/dev/null && have_torch=1
+
+echo "reco bench — $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores, threads=$THREADS, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
+echo "(details in $log)"
+
+# ---- towers
+img_r=; txt_r=; img_t=; txt_t=; txt77_t=
+if build bench_towers; then
+  out=$(build/bench_towers 16 64 "$SECS" 2>&1); echo "$out" >>"$log"
+  img_r=$(echo "$out" | num "reco images/s"); txt_r=$(echo "$out" | num "reco texts/s")
+fi
+if [ $have_torch = 1 ]; then
+  out=$("$PY" tools/bench_towers_torch.py 16 64 "$SECS" "$THREADS" 2>&1); echo "$out" >>"$log"
+  img_t=$(echo "$out" | num "torch images/s"); txt_t=$(echo "$out" | num "torch texts/s"); txt77_t=$(echo "$out" | num "torch texts77/s")
+fi
+
+# ---- fusion training
+fus_r=; fus_t=
+if build bench_fusion; then
+  out=$(build/bench_fusion 512 10 256 "$SECS" 2>&1); echo "$out" >>"$log"
+  fus_r=$(echo "$out" | num "reco steps/s")
+fi
+if [ $have_torch = 1 ] && [ -f tools/bench_fusion_torch.py ]; then
+  out=$("$PY" tools/bench_fusion_torch.py 512 10 256 "$SECS" "$THREADS" 2>&1); echo "$out" >>"$log"
+  fus_t=$(echo "$out" | num "torch steps/s")
+fi
+
+# ---- exact top-k
+topk_r=; topk_f=
+if build bench_topk; then
+  out=$(build/bench_topk "$TOPK_N" 512 1024 10 2>&1); echo "$out" >>"$log"
+  topk_r=$(echo "$out" | grep -o '[0-9.]* queries/s' | tail -n1 | awk '{print $1}')
+fi
+if /usr/bin/python3 -c "import faiss" 2>/dev/null; then
+  out=$(/usr/bin/python3 tools/bench_topk_faiss.py --n "$TOPK_N" --d 512 --q 1024 --k 10 --threads "$THREADS" 2>&1); echo "$out" >>"$log"
+  topk_f=$(echo "$out" | grep -o '[0-9.]* queries/s' | tail -n1 | awk '{print $1}')
+fi
+
+echo
+printf "%-40s %14s %14s %10s\n" "benchmark" "reco" "baseline" "ratio"
+row "ViT-B/32 images/s (batch 16)" "$img_r" "$img_t"
+row "ViT-B/32 texts/s (batch 64, pad longest)" "$txt_r" "$txt_t"
+row "ViT-B/32 texts/s (vs torch padded to 77)" "$txt_r" "$txt77_t"
+row "fusion train steps/s (d512 k10 B256)" "$fus_r" "$fus_t"
+row "top-k queries/s (${TOPK_N}x512, Q1024, k10)" "$topk_r" "$topk_f"
+echo "baselines: PyTorch CPU $( [ $have_torch = 1 ] && "$PY" -c 'import torch; print(torch.__version__)' || echo 'n/a (make tools/.venv: tools/README.md)'), faiss IndexFlatIP fp32 ($(/usr/bin/python3 -c 'import faiss; print(faiss.__version__)' 2>/dev/null || echo n/a))"
