@@ -32,16 +32,17 @@ void AdamW::step(float* params, const float* grads, double lr) {
     const float w1 = (float)(1.0 - cfg.beta1);  // lerp weight (< 0.5: self + w·(end − self))
     const float b2 = (float)cfg.beta2, one_minus_b2 = (float)(1.0 - cfg.beta2), eps = (float)cfg.eps;
     const float decay_mul = (float)(1.0 - lr * cfg.weight_decay);
-    for (const Range& r : ranges_) {
+    const bool par = m.size() >= 65536;
+#pragma omp parallel if (par)
+    for (const Range& r : ranges_) {  // one parallel region; ranges are disjoint, so no barriers
         float* p = params + r.offset;
         const float* g = grads + r.offset;
         float* mm = m.data() + r.offset;
         float* vv = v.data() + r.offset;
-        const bool decay = r.decay && cfg.weight_decay != 0.0;
-#pragma omp parallel for schedule(static) if (r.numel >= 65536)
+        const float mul = r.decay && cfg.weight_decay != 0.0 ? decay_mul : 1.0f;
+#pragma omp for schedule(static) nowait
         for (size_t i = 0; i < r.numel; i++) {
-            float pi = p[i];
-            if (decay) pi *= decay_mul;
+            const float pi = p[i] * mul;
             const float gi = g[i];
             const float mi = mm[i] + w1 * (gi - mm[i]);
             const float vi = vv[i] * b2 + one_minus_b2 * gi * gi;

@@ -136,6 +136,7 @@ template <class T>
 void fusion_forward_ref(FusionRefCache<T>& c, const FusionDims& dims, const T* module, const T* q,
                         const T* nbr, int B, int k) {
     dims.validate();
+    if (B < 0 || k < 0) fail("fusion_forward_ref: invalid batch %d or k %d", B, k);
     const int D = dims.d, NH = dims.heads, Tn = k + 1, N = B * Tn;
     const size_t ND = (size_t)N * D;
     auto w = fusion_tensors(module, D);

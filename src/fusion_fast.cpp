@@ -13,6 +13,7 @@
 #include <cmath>
 #include <vector>
 
+#include "common.h"
 #include "fusion.h"
 #include "fusion_ops.h"
 
@@ -21,6 +22,14 @@ namespace reco {
 using namespace fusion_ops;
 
 namespace {
+// a·b over n values (vectorised: the reduction order is the compiler's)
+template <class T>
+inline T dotv(const T* a, const T* b, int n) {
+    T s = 0;
+#pragma omp simd reduction(+ : s)
+    for (int i = 0; i < n; i++) s += a[i] * b[i];
+    return s;
+}
 // Σ_b m[b, 0..n) into out[0..n)  (bias gradients)
 template <class T>
 void add_column_sums(T* out, const T* m, int rows, int n, int ld) {
@@ -33,10 +42,12 @@ template <class T>
 void fusion_forward(FusionCache<T>& c, const FusionDims& dims, const T* module, const T* q, const T* nbr,
                     int B, int k) {
     dims.validate();
+    if (B < 0 || k < 0) fail("fusion_forward: invalid batch %d or k %d", B, k);
     const int D = dims.d, NH = dims.heads, hd = dims.head_dim(), Tn = k + 1;
     const T scale = T(1) / std::sqrt(T(hd));
     const size_t BD = (size_t)B * D;
     auto w = fusion_tensors(module, D);
+    const bool par = (size_t)B * Tn * D >= 65536;  // OpenMP only where it pays for the fork/join
     c.B = B;
     c.k = k;
     c.q = q;
@@ -56,7 +67,7 @@ void fusion_forward(FusionCache<T>& c, const FusionDims& dims, const T* module, 
     c.G.resize(4 * BD);
 
     // xn[b,i] = LN1(x_i), x_0 = q[b], x_i = nbr[b,i-1]
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (par)
     for (int r = 0; r < B * Tn; r++) {
         const int b = r / Tn, i = r % Tn;
         const T* x = i == 0 ? q + (size_t)b * D : nbr + ((size_t)b * k + i - 1) * D;
@@ -67,9 +78,8 @@ void fusion_forward(FusionCache<T>& c, const FusionDims& dims, const T* module, 
     for (int b = 0; b < B; b++)
         for (int j = 0; j < D; j++) c.Q[(size_t)b * D + j] += w.q_b[j];
     // U_h = s·Q_h·W_k,h  [B,d] per head;  c_h = s·Q_h·b_k,h
-    for (int h = 0; h < NH; h++)
-        gemm<T>(false, false, B, D, hd, scale, c.Q.data() + h * hd, D, w.k_w + (size_t)h * hd * D, D, T(0),
-                c.U.data() + (size_t)h * D, NH * D);
+    gemm_batched<T>(NH, false, false, B, D, hd, scale, c.Q.data(), D, hd, w.k_w, D, (size_t)hd * D, T(0),
+                    c.U.data(), NH * D, D);
     for (int b = 0; b < B; b++)
         for (int h = 0; h < NH; h++) {
             T s = 0;
@@ -77,7 +87,7 @@ void fusion_forward(FusionCache<T>& c, const FusionDims& dims, const T* module, 
             c.c[(size_t)b * NH + h] = scale * s;
         }
     // A_h = softmax_i(U_h·xn_i + c_h);  Z_h = Σ_i A_{h,i} xn_i
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (par)
     for (int b = 0; b < B; b++) {
         const T* xn = c.xn.data() + (size_t)b * Tn * D;
         for (int h = 0; h < NH; h++) {
@@ -85,10 +95,8 @@ void fusion_forward(FusionCache<T>& c, const FusionDims& dims, const T* module, 
             T* a = c.A.data() + ((size_t)b * NH + h) * Tn;
             T maxv = -INFINITY;
             for (int i = 0; i < Tn; i++) {
-                T s = c.c[(size_t)b * NH + h];
-                for (int j = 0; j < D; j++) s += u[j] * xn[(size_t)i * D + j];
-                a[i] = s;
-                maxv = std::max(maxv, s);
+                a[i] = c.c[(size_t)b * NH + h] + dotv(u, xn + (size_t)i * D, D);
+                maxv = std::max(maxv, a[i]);
             }
             T sum = 0;
             for (int i = 0; i < Tn; i++) sum += (a[i] = std::exp(a[i] - maxv));
@@ -100,9 +108,8 @@ void fusion_forward(FusionCache<T>& c, const FusionDims& dims, const T* module, 
         }
     }
     // O_h = Z_h·W_v,hᵀ + b_v,h
-    for (int h = 0; h < NH; h++)
-        gemm<T>(false, true, B, hd, D, T(1), c.Z.data() + (size_t)h * D, NH * D, w.v_w + (size_t)h * hd * D, D,
-                T(0), c.O.data() + h * hd, D);
+    gemm_batched<T>(NH, false, true, B, hd, D, T(1), c.Z.data(), NH * D, D, w.v_w, D, (size_t)hd * D, T(0),
+                    c.O.data(), D, hd);
     // H0 = x_0 + O·W_oᵀ + b_o   (b_v added here to O first)
     for (int b = 0; b < B; b++)
         for (int j = 0; j < D; j++) c.O[(size_t)b * D + j] += w.v_b[j];
@@ -131,6 +138,7 @@ void fusion_backward(FusionCache<T>& c, const FusionDims& dims, const T* module,
     const size_t BD = (size_t)B * D;
     auto w = fusion_tensors(module, D);
     auto g = fusion_tensors(dmodule, D);
+    const bool par = (size_t)B * Tn * D >= 65536;
     c.dY.assign(BD, T(0));
     c.dF.resize(4 * BD);
     c.dhn.resize(BD);
@@ -147,7 +155,7 @@ void fusion_backward(FusionCache<T>& c, const FusionDims& dims, const T* module,
     add_column_sums(g.fc2_b, c.dY.data(), B, D, D);
     gemm<T>(false, false, B, 4 * D, D, T(1), c.dY.data(), D, w.fc2_w, 4 * D, T(0), c.dF.data(), 4 * D);
     // G = GELU(F1):  dF1 = dG·GELU'(F1)   (in place)
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (par)
     for (size_t i = 0; i < 4 * BD; i++) {
         const T x = c.F1[i];
         const T cdf = T(0.5) * (T(1) + std::erf(x * T(M_SQRT1_2)));
@@ -170,12 +178,10 @@ void fusion_backward(FusionCache<T>& c, const FusionDims& dims, const T* module,
     gemm<T>(false, false, B, D, D, T(1), dH, D, w.o_w, D, T(0), c.dO.data(), D);
     // O_h = Z_h·W_v,hᵀ + b_v,h:  dW_v,h += dO_hᵀ·Z_h, db_v += Σ dO, dZ_h = dO_h·W_v,h
     add_column_sums(g.v_b, c.dO.data(), B, D, D);
-    for (int h = 0; h < NH; h++) {
-        gemm<T>(true, false, hd, D, B, T(1), c.dO.data() + h * hd, D, c.Z.data() + (size_t)h * D, NH * D, T(1),
-                g.v_w + (size_t)h * hd * D, D);
-        gemm<T>(false, false, B, D, hd, T(1), c.dO.data() + h * hd, D, w.v_w + (size_t)h * hd * D, D, T(0),
-                c.dZ.data() + (size_t)h * D, NH * D);
-    }
+    gemm_batched<T>(NH, true, false, hd, D, B, T(1), c.dO.data(), D, hd, c.Z.data(), NH * D, D, T(1), g.v_w, D,
+                    (size_t)hd * D);
+    gemm_batched<T>(NH, false, false, B, D, hd, T(1), c.dO.data(), D, hd, w.v_w, D, (size_t)hd * D, T(0),
+                    c.dZ.data(), NH * D, D);
     // Per item and head, inverting  Z_h = Σ_i A_i xn_i,  A = softmax(S),  S_i = U_h·xn_i + c_h:
     //   dA_i = dZ_h·xn_i,  dxn_i += A_i dZ_h,  dS_i = A_i (dA_i - Σ_j A_j dA_j),
     //   dU_h = Σ_i dS_i xn_i,  dxn_i += dS_i U_h,
@@ -183,7 +189,7 @@ void fusion_backward(FusionCache<T>& c, const FusionDims& dims, const T* module,
     //   bias b_k and the c_h route into Q get no gradient. We use the exact 0 rather than its
     //   rounding noise (~1e-9), which AdamW would turn into a random walk of b_k of ~lr per step
     //   (harmless to the outputs, but noise). The reference path computes the noise honestly.
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (par)
     for (int b = 0; b < B; b++) {
         const T* xn = c.xn.data() + (size_t)b * Tn * D;
         T* dxn = c.dxn.data() + (size_t)b * Tn * D;
@@ -196,10 +202,8 @@ void fusion_backward(FusionCache<T>& c, const FusionDims& dims, const T* module,
             T* du = c.dU.data() + ((size_t)b * NH + h) * D;
             T dot = 0;
             for (int i = 0; i < Tn; i++) {
-                T da = 0;
-                for (int j = 0; j < D; j++) da += dz[j] * xn[(size_t)i * D + j];
-                dS[i] = da;
-                dot += a[i] * da;
+                dS[i] = dotv(dz, xn + (size_t)i * D, D);  // dA_i
+                dot += a[i] * dS[i];
             }
             std::fill(du, du + D, T(0));
             for (int i = 0; i < Tn; i++) {
@@ -215,18 +219,16 @@ void fusion_backward(FusionCache<T>& c, const FusionDims& dims, const T* module,
     }
     // U_h = s·Q_h·W_k,h  (c_h = s·Q_h·b_k,h contributes nothing, see above):
     //   dQ_h = s·dU_h·W_k,hᵀ,  dW_k,h += s·Q_hᵀ·dU_h,  db_k += 0
-    for (int h = 0; h < NH; h++) {
-        gemm<T>(false, true, B, hd, D, scale, c.dU.data() + (size_t)h * D, NH * D, w.k_w + (size_t)h * hd * D, D,
-                T(0), c.dQ.data() + h * hd, D);
-        gemm<T>(true, false, hd, D, B, scale, c.Q.data() + h * hd, D, c.dU.data() + (size_t)h * D, NH * D, T(1),
-                g.k_w + (size_t)h * hd * D, D);
-    }
+    gemm_batched<T>(NH, false, true, B, hd, D, scale, c.dU.data(), NH * D, D, w.k_w, D, (size_t)hd * D, T(0),
+                    c.dQ.data(), D, hd);
+    gemm_batched<T>(NH, true, false, hd, D, B, scale, c.Q.data(), D, hd, c.dU.data(), NH * D, D, T(1), g.k_w, D,
+                    (size_t)hd * D);
     // Q = xn_0·W_qᵀ + b_q:  dW_q += dQᵀ·xn_0, db_q += Σ dQ, dxn_0 += dQ·W_q
     gemm<T>(true, false, D, D, B, T(1), c.dQ.data(), D, c.xn.data(), Tn * D, T(1), g.q_w, D);
     add_column_sums(g.q_b, c.dQ.data(), B, D, D);
     gemm<T>(false, false, B, D, D, T(1), c.dQ.data(), D, w.q_w, D, T(1), c.dxn.data(), Tn * D);
     // xn_i = LN1(x_i) for every token: dln1_w, dln1_b (per-thread partial sums), dx_i
-#pragma omp parallel
+#pragma omp parallel if (par)
     {
         std::vector<T> dw(D, T(0)), db(D, T(0));
 #pragma omp for schedule(static)

@@ -41,12 +41,14 @@ void linear_backward(T* dinp, T* dW, T* db, const T* dout, const T* inp, const T
 template <class T>
 void layernorm_forward(T* out, T* mean, T* rstd, const T* inp, const T* w, const T* b, int N, int C,
                        double eps = 1e-5) {
-#pragma omp parallel for if (N >= 64)
+#pragma omp parallel for if ((size_t)N * C >= 65536)
     for (int n = 0; n < N; n++) {
         const T* x = inp + (size_t)n * C;
         double m = 0, v = 0;
+#pragma omp simd reduction(+ : m)
         for (int i = 0; i < C; i++) m += x[i];
         m /= C;
+#pragma omp simd reduction(+ : v)
         for (int i = 0; i < C; i++) v += (x[i] - m) * (x[i] - m);
         v /= C;
         const T mu = (T)m, rs = (T)(1.0 / std::sqrt(v + eps));
@@ -67,6 +69,7 @@ void layernorm_backward(T* dinp, T* dw, T* db, const T* dout, const T* inp, cons
         const T* g = dout + (size_t)n * C;
         const T mu = mean[n], rs = rstd[n];
         T sum_dxhat = 0, sum_dxhat_xhat = 0;
+#pragma omp simd reduction(+ : sum_dxhat, sum_dxhat_xhat)
         for (int i = 0; i < C; i++) {
             const T xhat = (x[i] - mu) * rs, dxhat = g[i] * w[i];
             sum_dxhat += dxhat;

@@ -16,9 +16,12 @@
 #include <random>
 #include <vector>
 
+#include <unistd.h>
+
 #include "adamw.h"
 #include "common.h"
 #include "fusion.h"
+#include "fusion_gemm.h"
 #include "fusion_ops.h"
 #include "fusion_train.h"
 #include "nce_loss.h"
@@ -303,7 +306,6 @@ TEST_CASE("fusion: fast query-row path equals the full-sequence reference (float
     auto tof = [](const std::vector<double>& v) { return std::vector<float>(v.begin(), v.end()); };
     std::vector<float> params = tof(pd.params), V = tof(pd.V), T = tof(pd.T), nt = tof(pd.nbr_t), ni = tof(pd.nbr_i);
     const FusionDims dims = pd.dims;
-    const size_t M = dims.module_numel();
     // module outputs and input gradients
     FusionCache<float> c;
     FusionRefCache<float> rc;
@@ -339,7 +341,6 @@ TEST_CASE("fusion: fast query-row path equals the full-sequence reference (float
         CHECK(err < 1e-5);
         worst = std::max(worst, err);
     }
-    (void)M;
     printf("fusion fast vs reference (fp32): output rel diff %.2e, loss %.7f vs %.7f, worst gradient tensor rel diff %.2e\n",
            e_out, l_fast, l_ref, worst);
     // the same in double must agree to rounding
@@ -443,4 +444,124 @@ TEST_CASE("fusion: 10 AdamW steps reproduce the PyTorch fixture (losses, first g
     printf("fusion vs PyTorch: %d steps, max loss rel err %.2e, step-0 gradient max err %.2e, "
            "final weights max |diff| %.2e (max diff/update %.2e)\n",
            steps, worst_loss, worst_grad, worst_w, worst_rel_update);
+}
+
+// ------------------------------------------------------------------------ the GEMM under all of it
+TEST_CASE("fusion gemm: every transposition, odd shapes, strides, beta, batches equal a double triple loop") {
+    std::mt19937_64 rng(3);
+    std::normal_distribution<float> nd(0, 1);
+    const int shapes[][3] = {{1, 1, 1}, {5, 7, 3}, {9, 33, 17}, {70, 45, 300}, {130, 1100, 40}, {64, 520, 257}};
+    double worst = 0;
+    bool padding_untouched = true;
+    for (auto& s : shapes)
+        for (int ta = 0; ta < 2; ta++)
+            for (int tb = 0; tb < 2; tb++)
+                for (float beta : {0.0f, 1.0f}) {
+                    const int M = s[0], N = s[1], K = s[2], count = 3;
+                    const int lda = (ta ? M : K) + 3, ldb = (tb ? K : N) + 1, ldc = N + 2;  // padded rows
+                    const size_t sA = (size_t)(ta ? K : M) * lda, sB = (size_t)(tb ? N : K) * ldb, sC = (size_t)M * ldc;
+                    std::vector<float> A(sA * count), B(sB * count), C(sC * count), C0;
+                    for (auto& v : A) v = nd(rng);
+                    for (auto& v : B) v = nd(rng);
+                    for (auto& v : C) v = nd(rng);
+                    C0 = C;
+                    gemm_batched<float>(count, ta, tb, M, N, K, 0.5f, A.data(), lda, sA, B.data(), ldb, sB, beta,
+                                        C.data(), ldc, sC);
+                    for (int b = 0; b < count; b++)
+                        for (int i = 0; i < M; i++)
+                            for (int j = 0; j < N; j++) {
+                                double acc = 0;
+                                for (int p = 0; p < K; p++) {
+                                    double a = ta ? A[b * sA + (size_t)p * lda + i] : A[b * sA + (size_t)i * lda + p];
+                                    double bb = tb ? B[b * sB + (size_t)j * ldb + p] : B[b * sB + (size_t)p * ldb + j];
+                                    acc += a * bb;
+                                }
+                                const double want = beta * C0[b * sC + (size_t)i * ldc + j] + 0.5 * acc;
+                                worst = std::max(worst, std::fabs(C[b * sC + (size_t)i * ldc + j] - want) / std::sqrt((double)K));
+                            }
+                    // the padding between rows of C is untouched
+                    for (int b = 0; b < count; b++)
+                        for (int i = 0; i < M; i++)
+                            padding_untouched &= C[b * sC + (size_t)i * ldc + N] == C0[b * sC + (size_t)i * ldc + N];
+                }
+    CHECK(padding_untouched);
+    CHECK(worst < 1e-5);
+    printf("fusion gemm vs triple loop: max |err|/sqrt(K) %.2e\n", worst);
+}
+
+TEST_CASE("fusion: save/load by SPEC names round-trips; a wrong shape or missing tensor names file and tensor") {
+    FusionModel m;
+    m.init(FusionDims{16, 4}, 2.0f, 5);
+    const std::string path = "/tmp/reco_test_fusion_" + std::to_string(getpid()) + ".safetensors";
+    SafeTensorsWriter w;
+    m.save(w, "pre.");
+    w.write(path);
+    FusionModel back;
+    back.load(SafeTensors(path), 4, "pre.");
+    CHECK(back.dims.d == 16);
+    CHECK(back.params == m.params);
+    // logit_scale is a 0-d tensor, as torch writes it
+    CHECK(SafeTensors(path).info("pre.logit_scale").shape.empty());
+    // a wrong shape: the error names the file and the tensor
+    SafeTensorsWriter bad;
+    for (const ParamEntry& e : m.table) {
+        std::vector<int64_t> shape = e.shape;
+        if (e.name == "text_fusion.mlp.fc1.weight") shape = {16, 64};  // transposed
+        bad.add_f32(e.name, shape, m.params.data() + e.offset);
+    }
+    bad.write(path);
+    try {
+        back.load(SafeTensors(path), 4);
+        FAIL("no error");
+    } catch (const reco::Error& e) {
+        const std::string msg = e.what();
+        CHECK(msg.find(path) != std::string::npos);
+        CHECK(msg.find("text_fusion.mlp.fc1.weight") != std::string::npos);
+    }
+    // heads that do not divide d
+    SafeTensorsWriter ok;
+    m.save(ok);
+    ok.write(path);
+    CHECK_THROWS_AS(back.load(SafeTensors(path), 5), reco::Error);
+    // a missing tensor
+    SafeTensorsWriter missing;
+    for (const ParamEntry& e : m.table)
+        if (e.name != "image_fusion.attn.v_proj.bias") missing.add_f32(e.name, e.shape, m.params.data() + e.offset);
+    missing.write(path);
+    try {
+        back.load(SafeTensors(path), 4);
+        FAIL("no error");
+    } catch (const reco::Error& e) {
+        CHECK(std::string(e.what()).find("image_fusion.attn.v_proj.bias") != std::string::npos);
+    }
+    std::remove(path.c_str());
+}
+
+TEST_CASE("fusion: fast path equals the reference at the edges (k = 0, one head, one item)") {
+    const int cases[][4] = {{8, 2, 3, 0}, {8, 1, 2, 4}, {12, 3, 1, 2}};  // d, heads, B, k
+    for (auto& cs : cases) {
+        Problem p = make_problem(cs[0], cs[1], cs[2], cs[3], 99);
+        FusionLossWorkspace<double> ws;
+        std::vector<double> g1(p.params.size(), 0), g2(p.params.size(), 0);
+        if (p.B < 2) {  // the loss needs a batch; check the module alone
+            FusionCache<double> c;
+            FusionRefCache<double> rc;
+            fusion_forward(c, p.dims, p.params.data(), p.V.data(), p.nbr_t.data(), p.B, p.k);
+            fusion_forward_ref(rc, p.dims, p.params.data(), p.V.data(), p.nbr_t.data(), p.B, p.k);
+            std::vector<double> w(c.out.size(), 1.0);
+            fusion_backward(c, p.dims, p.params.data(), g1.data(), w.data(), (double*)nullptr, (double*)nullptr);
+            fusion_backward_ref(rc, p.dims, p.params.data(), g2.data(), w.data(), (double*)nullptr, (double*)nullptr);
+            for (size_t i = 0; i < c.out.size(); i++) CHECK(c.out[i] == doctest::Approx(rc.out[i]).epsilon(1e-12));
+        } else {
+            double l1 = fusion_loss<double>(p.dims, p.params.data(), g1.data(), p.V.data(), p.T.data(), p.nbr_t.data(),
+                                            p.nbr_i.data(), p.B, p.k, ws, false);
+            double l2 = fusion_loss<double>(p.dims, p.params.data(), g2.data(), p.V.data(), p.T.data(), p.nbr_t.data(),
+                                            p.nbr_i.data(), p.B, p.k, ws, true);
+            CHECK(l1 == doctest::Approx(l2).epsilon(1e-12));
+        }
+        double dmax = 0;
+        for (size_t i = 0; i < g1.size(); i++) dmax = std::max(dmax, std::fabs(g1[i] - g2[i]));
+        INFO("d=" << cs[0] << " heads=" << cs[1] << " B=" << cs[2] << " k=" << cs[3]);
+        CHECK(dmax < 1e-12);
+    }
 }
