@@ -5,6 +5,7 @@
 // integers), in any order, with an optional trailing comma, followed by spaces and '\n'.
 #include "npy.h"
 
+#include <algorithm>
 #include <cerrno>
 #include <climits>
 #include <cstring>
@@ -28,7 +29,9 @@ struct HeaderParser {
     size_t p = 0;
 
     [[noreturn]] void bad(const char* what) {
-        fail("%s: corrupt .npy header (%s): %s", path.c_str(), what, s.c_str());
+        std::string shown = s.substr(0, std::min<size_t>(s.size(), 200));
+        while (!shown.empty() && (shown.back() == ' ' || shown.back() == '\n')) shown.pop_back();
+        fail("%s: corrupt .npy header (%s): %s", path.c_str(), what, shown.c_str());
     }
     void ws() {
         while (p < s.size() && (s[p] == ' ' || s[p] == '\t' || s[p] == '\n' || s[p] == '\r')) p++;

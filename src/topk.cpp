@@ -10,6 +10,7 @@
 //       for each query group, for each block of RB rows of the tile:
 //         micro-kernel: RB×G accumulators in registers, acc[r][l] = fma(m[r][c], q[l][c], acc)
 //                       for c = 0..d-1 — per output exactly the reference chain
+//                       (AVX-512 or AVX2+FMA intrinsics; else portable std::fma loops)
 //         select: one vector compare of the RB×G scores against each query's current k-th best
 //                 (thr); only the few that reach it touch that query's heap
 //     merge the per-thread heaps of each query, sort (score desc, index asc), keep k.
@@ -31,7 +32,7 @@
 #include <vector>
 
 #include <omp.h>
-#if defined(__AVX512F__) || defined(__F16C__)
+#if defined(__AVX512F__) || defined(__AVX2__) || defined(__F16C__)
 #include <immintrin.h>
 #endif
 
@@ -204,19 +205,57 @@ template <int QV>
 struct KernelAvx512 {
     static constexpr int G = 16 * QV, RB = 24 / QV;
     static void run(const float* rows, const float* qp, int d, float* out) {
+        // (the unroll pragmas make the compiler keep all of acc in registers)
         __m512 acc[RB][QV];
+#pragma GCC unroll 24
         for (int r = 0; r < RB; r++)
+#pragma GCC unroll 4
             for (int v = 0; v < QV; v++) acc[r][v] = _mm512_setzero_ps();
         for (int c = 0; c < d; c++) {
             __m512 q[QV];
+#pragma GCC unroll 4
             for (int v = 0; v < QV; v++) q[v] = _mm512_load_ps(qp + (size_t)c * G + 16 * v);
+#pragma GCC unroll 24
             for (int r = 0; r < RB; r++) {
                 __m512 m = _mm512_set1_ps(rows[(size_t)r * d + c]);
+#pragma GCC unroll 4
                 for (int v = 0; v < QV; v++) acc[r][v] = _mm512_fmadd_ps(m, q[v], acc[r][v]);
             }
         }
+#pragma GCC unroll 24
         for (int r = 0; r < RB; r++)
+#pragma GCC unroll 4
             for (int v = 0; v < QV; v++) _mm512_store_ps(out + r * G + 16 * v, acc[r][v]);
+    }
+};
+#endif
+
+#if defined(__AVX2__) && defined(__FMA__) && !defined(__AVX512F__)
+// AVX2 + FMA (16 ymm registers): QV vectors of 8 queries × RB rows = 12 accumulators.
+template <int QV>
+struct KernelAvx2 {
+    static constexpr int G = 8 * QV, RB = 12 / QV;
+    static void run(const float* rows, const float* qp, int d, float* out) {
+        __m256 acc[RB][QV];
+#pragma GCC unroll 12
+        for (int r = 0; r < RB; r++)
+#pragma GCC unroll 2
+            for (int v = 0; v < QV; v++) acc[r][v] = _mm256_setzero_ps();
+        for (int c = 0; c < d; c++) {
+            __m256 q[QV];
+#pragma GCC unroll 2
+            for (int v = 0; v < QV; v++) q[v] = _mm256_load_ps(qp + (size_t)c * G + 8 * v);
+#pragma GCC unroll 12
+            for (int r = 0; r < RB; r++) {
+                __m256 m = _mm256_broadcast_ss(rows + (size_t)r * d + c);
+#pragma GCC unroll 2
+                for (int v = 0; v < QV; v++) acc[r][v] = _mm256_fmadd_ps(m, q[v], acc[r][v]);
+            }
+        }
+#pragma GCC unroll 12
+        for (int r = 0; r < RB; r++)
+#pragma GCC unroll 2
+            for (int v = 0; v < QV; v++) _mm256_store_ps(out + r * G + 8 * v, acc[r][v]);
     }
 };
 #endif
@@ -277,10 +316,10 @@ static void search_blocked(const float* queries, const uint16_t* mem, int Q, int
         const int nslices = ntiles >= 2 * T ? 1 : std::min(ngroups, T);
         const int nitems = ntiles * nslices;
 
+        for (Heaps& h : heaps) h.reset(nq, ngroups * G, k);  // all T, even if fewer threads run
         #pragma omp parallel num_threads(T)
         {
             Heaps& h = heaps[omp_get_thread_num()];
-            h.reset(nq, ngroups * G, k);
             AlignedFloats tile((size_t)kTileRows * d), out((size_t)RB * G);
             #pragma omp for schedule(dynamic, 1)
             for (int item = 0; item < nitems; item++) {
@@ -328,6 +367,9 @@ void topk_search(const float* queries, const uint16_t* mem, int Q, int N, int d,
 #if defined(__AVX512F__)
     if (Q <= 16) search_blocked<KernelAvx512<1>>(queries, mem, Q, N, d, k, out_idx, out_score, exclude);
     else search_blocked<KernelAvx512<4>>(queries, mem, Q, N, d, k, out_idx, out_score, exclude);
+#elif defined(__AVX2__) && defined(__FMA__)
+    if (Q <= 8) search_blocked<KernelAvx2<1>>(queries, mem, Q, N, d, k, out_idx, out_score, exclude);
+    else search_blocked<KernelAvx2<2>>(queries, mem, Q, N, d, k, out_idx, out_score, exclude);
 #else
     search_blocked<KernelPortable>(queries, mem, Q, N, d, k, out_idx, out_score, exclude);
 #endif
