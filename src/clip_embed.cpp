@@ -2,6 +2,7 @@
 #include "clip_embed.h"
 
 #include <algorithm>
+#include <cstdio>
 
 #include "common.h"
 #include "device.h"
@@ -92,7 +93,13 @@ std::vector<float> ClipEncoder::embed_texts(const std::vector<std::string>& text
         int nb = (int)std::min<size_t>(batch, texts.size() - b0);
         std::vector<int> ids((size_t)nb * kContext);
         for (int i = 0; i < nb; i++) {
-            auto t = tok_.tokenize(texts[b0 + i]);
+            const std::string& text = texts[b0 + i];
+            if (text.find_first_not_of(" \t\r\n") == std::string::npos)
+                fail("empty text (\"%s\"): nothing to embed", text.c_str());
+            if (tok_.encode(text).size() > (size_t)kContext - 2)
+                fprintf(stderr, "reco: warning: text longer than 77 tokens, truncated (as CLIP does): \"%.60s...\"\n",
+                        text.c_str());
+            auto t = tok_.tokenize(text);
             std::copy(t.begin(), t.end(), ids.begin() + (size_t)i * kContext);
         }
         auto emb = embed_token_ids(ids.data(), nb);
