@@ -62,19 +62,23 @@ static int run_import_npy(Args& a) {
     return 0;
 }
 
+int cmd_embed_pairs(Args& a);  // cmd_embed_pairs.cpp
+
 static int run_memory(Args& a, int, char**) {
     const auto& pos = a.positional();
     if (pos.empty()) fail("memory: say what to do: 'reco memory build ...' or 'reco memory import-npy ...'");
     if (pos.size() > 1) fail("memory %s: unexpected argument '%s'", pos[0].c_str(), pos[1].c_str());
     if (pos[0] == "import-npy") return run_import_npy(a);
-    // TODO(lead): `memory build --pairs PAIRS.tsv --model DIR --out FILE` (embeds with the CLIP towers).
-    if (pos[0] == "build") fail("memory build: not implemented yet");
+    if (pos[0] == "build") {  // an alias of `reco embed --pairs PAIRS.tsv --out FILE`
+        if (!a.has("pairs")) fail("memory build needs --pairs PAIRS.tsv (image_path<TAB>caption per line)");
+        return cmd_embed_pairs(a);
+    }
     fail("memory: unknown action '%s' (expected build or import-npy)", pos[0].c_str());
 }
 
 REGISTER_COMMAND(memory,
-                 "memory import-npy --image-npy A.npy --text-npy B.npy [--captions F] [--model ID] --out FILE",
-                 run_memory, (std::vector<std::string>{"image-npy", "text-npy", "captions", "model", "out"}),
-                 (std::vector<std::string>{}));
+                 "memory build [--model DIR] --pairs PAIRS.tsv --out FILE [--batch 64] [--skip-bad]   (= embed --pairs)\n"
+                 "  reco memory import-npy --image-npy A.npy --text-npy B.npy [--captions F] [--model ID] --out FILE",
+                 run_memory, {"image-npy", "text-npy", "captions", "model", "out", "pairs", "batch"}, {"skip-bad"});
 
 }  // namespace reco

@@ -60,7 +60,7 @@ if [ $have_torch = 1 ] && [ -f tools/bench_fusion_torch.py ]; then
 fi
 
 # ---- exact top-k
-topk_r=; topk_f=
+topk_r=; topk_f=; topk_fp=
 if build bench_topk; then
   out=$(build/bench_topk "$TOPK_N" 512 1024 10 2>&1); echo "$out" >>"$log"
   topk_r=$(echo "$out" | grep -o '[0-9.]* queries/s' | tail -n1 | awk '{print $1}')
@@ -69,6 +69,10 @@ if /usr/bin/python3 -c "import faiss" 2>/dev/null; then
   out=$(/usr/bin/python3 tools/bench_topk_faiss.py --n "$TOPK_N" --d 512 --q 1024 --k 10 --threads "$THREADS" 2>&1); echo "$out" >>"$log"
   topk_f=$(echo "$out" | grep -o '[0-9.]* queries/s' | tail -n1 | awk '{print $1}')
 fi
+if [ -x "$PY" ] && "$PY" -c "import faiss" 2>/dev/null; then
+  out=$("$PY" tools/bench_topk_faiss.py --n "$TOPK_N" --d 512 --q 1024 --k 10 --threads "$THREADS" 2>&1); echo "$out" >>"$log"
+  topk_fp=$(echo "$out" | grep -o '[0-9.]* queries/s' | tail -n1 | awk '{print $1}')
+fi
 
 echo
 printf "%-40s %14s %14s %10s\n" "benchmark" "reco" "baseline" "ratio"
@@ -76,5 +80,7 @@ row "ViT-B/32 images/s (batch 16)" "$img_r" "$img_t"
 row "ViT-B/32 texts/s (batch 64, pad longest)" "$txt_r" "$txt_t"
 row "ViT-B/32 texts/s (vs torch padded to 77)" "$txt_r" "$txt77_t"
 row "fusion train steps/s (d512 k10 B256)" "$fus_r" "$fus_t"
-row "top-k queries/s (${TOPK_N}x512, Q1024, k10)" "$topk_r" "$topk_f"
+row "top-k q/s vs faiss (Debian, ref BLAS)" "$topk_r" "$topk_f"
+row "top-k q/s vs faiss-cpu (PyPI, OpenBLAS)" "$topk_r" "$topk_fp"
+echo "top-k: ${TOPK_N}x512 memory (reco fp16, faiss fp32 IndexFlatIP), 1024 queries, k=10"
 echo "baselines: PyTorch CPU $( [ $have_torch = 1 ] && "$PY" -c 'import torch; print(torch.__version__)' || echo 'n/a (make tools/.venv: tools/README.md)'), faiss IndexFlatIP fp32 ($(/usr/bin/python3 -c 'import faiss; print(faiss.__version__)' 2>/dev/null || echo n/a))"

@@ -3,7 +3,7 @@
 // Same shape as tools/bench_topk_faiss.py (faiss IndexFlatIP, fp32 memory): random memory of
 // N rows × d, Q queries, k neighbours, all rows L2-normalised. Prints queries/s.
 //
-// build: g++ -O3 -march=native -fopenmp -std=c++17 -Isrc tools/bench_topk.cpp \
+// build: g++ -O3 -march=native -fopenmp -std=c++17 -Isrc tools/bench_topk.cpp
 //            src/topk.cpp src/safetensors.cpp src/json.cpp src/common.cpp -o build/bench_topk
 // run:   OMP_NUM_THREADS=2 build/bench_topk [N=1000000] [d=512] [Q=1024] [k=10]
 #include <chrono>
