@@ -332,6 +332,22 @@ TEST_CASE("image: bad input is refused with the file named") {
         EXPECT_ERROR([&] { load_image_rgb(t); }, {t, "truncated"});
     }
 
+    // JPEG Huffman tables that stb_image 2.27 would overrun its arrays with / read uninitialised.
+    {
+        size_t dht = jpg.find("\xFF\xC4");
+        REQUIRE(dht != std::string::npos);
+        std::string bad = jpg;
+        for (int i = 0; i < 16; i++) bad[dht + 5 + i] = (char)40;  // 640 symbols in the first table
+        std::string p1 = write_temp("dht.jpg", bad);
+        EXPECT_ERROR([&] { load_image_rgb(p1); }, {p1, "Huffman table with 640 symbols"});
+        size_t sos = jpg.find("\xFF\xDA");
+        REQUIRE(sos != std::string::npos);
+        bad = jpg;
+        bad[sos + 6] = (char)0x33;  // first component: DC table 3, AC table 3 (never defined)
+        std::string p2 = write_temp("sos.jpg", bad);
+        EXPECT_ERROR([&] { load_image_rgb(p2); }, {p2, "never defined"});
+    }
+
     // Zero-sized header.
     std::string zero = write_temp("zero.png", png_header(0, 5));
     EXPECT_ERROR([&] { load_image_rgb(zero); }, {zero});

@@ -1,0 +1,315 @@
+// cmd_train.cpp — `reco train`: train the two fusion modules (SPEC §4, §6), or, with no --data, the
+// built-in synthetic benchmark (synthetic.h, docs/synthetic.md).
+//
+//   reco train --data EMB --memory MEM [--k 10] [--batch 256] [--steps N | --epochs E] [--lr 1e-3]
+//              [--wd 0.05] [--warmup N] [--schedule cosine|constant] [--no-shuffle] [--seed S]
+//              [--heads 8] [--init CKPT] [--resume CKPT] [--out CKPT] [--log-every N] [--save-every N]
+//              [--stop-after N] [--model DIR]
+//
+// Defaults and choices (the paper is silent where not cited):
+//   - length: 10 epochs (paper) unless --steps or --epochs; the last partial batch of an epoch is
+//     dropped (every step sees exactly --batch items).
+//   - warm-up: 5% of the steps for the cosine schedule unless --warmup.
+//   - logit_scale: from --model DIR/model.safetensors, else from the data's `model` when that is a
+//     directory holding model.safetensors, else ln(1/0.07).
+//   - the model is initialised from --seed (default 0); the same seed orders the batches.
+//   - --out defaults to fusion.safetensors (to the --resume checkpoint itself when resuming).
+//   - --resume CKPT continues the run stored in CKPT bit for bit: data, memory, k, batch, heads,
+//     seed and shuffling come from the checkpoint (giving a different value is an error); --steps /
+//     --epochs, --lr, --wd, --warmup, --schedule may be given to change the rest of the run.
+//   - --stop-after N stops after N steps of this invocation (the schedule still runs to --steps),
+//     e.g. to split a long run over several jobs; Ctrl-C (SIGINT) also stops after the current
+//     step and saves a resumable checkpoint.
+#include <dirent.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cmath>
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+
+#include "checkpoint.h"
+#include "cli.h"
+#include "common.h"
+#include "memory.h"
+#include "neighbour_cache.h"
+#include "reco_eval.h"
+#include "synthetic.h"
+#include "trainer.h"
+
+namespace reco {
+
+static volatile std::sig_atomic_t g_interrupt = 0;
+static void on_sigint(int) { g_interrupt = 1; }
+
+static void check_out_dir(const std::string& out) {
+    size_t slash = out.rfind('/');
+    std::string dir = slash == std::string::npos ? "." : (slash == 0 ? "/" : out.substr(0, slash));
+    struct stat s;
+    if (stat(dir.c_str(), &s) != 0 || !S_ISDIR(s.st_mode))
+        fail("%s: cannot write the checkpoint: directory '%s' does not exist", out.c_str(), dir.c_str());
+    if (stat(out.c_str(), &s) == 0 && S_ISDIR(s.st_mode))
+        fail("%s: is a directory; --out names the checkpoint file", out.c_str());
+}
+
+// What one invocation trains: the data and memory files and the options that apply.
+struct TrainJob {
+    std::string data, memory;
+    bool synthetic = false;
+    int64_t default_steps = 0;  // 0: 10 epochs
+};
+
+struct TrainOutcome {
+    FusionModel model;
+    int k = 0;
+    int64_t step = 0;
+    bool interrupted = false;
+};
+
+static TrainOutcome train(Args& a, const TrainJob& job) {
+    const bool resume = a.has("resume");
+    if (resume && a.has("init")) fail("give --resume (continue a run) or --init (start from weights), not both");
+    if (a.has("steps") && a.has("epochs")) fail("give --steps or --epochs, not both");
+
+    // ---- settings: from the checkpoint when resuming, else from the options
+    std::unique_ptr<Checkpoint> ck;
+    TrainSettings s;
+    if (resume) {
+        ck.reset(new Checkpoint(load_checkpoint(a.get("resume"))));
+        if (!ck->has_optimizer)
+            fail("%s: holds no optimiser state (saved for inference); use --init to start a new run from its weights",
+                 ck->path.c_str());
+        s = ck->settings;
+        auto same_int = [&](const char* opt, long long stored) {
+            if (a.has(opt) && a.get_i64(opt, 0) != stored)
+                fail("--%s %s differs from the checkpoint's %s=%lld; a resumed run keeps its settings", opt,
+                     a.get(opt).c_str(), opt, stored);
+        };
+        same_int("k", s.k);
+        same_int("batch", s.batch);
+        same_int("heads", s.heads);
+        if (a.has("seed") && std::strtoull(a.get("seed").c_str(), nullptr, 10) != s.seed)
+            fail("--seed %s differs from the checkpoint's seed=%llu; a resumed run keeps its settings",
+                 a.get("seed").c_str(), (unsigned long long)s.seed);
+        if (a.has("no-shuffle") && s.shuffle)
+            fail("--no-shuffle: the checkpoint's run shuffles; a resumed run keeps its settings");
+    } else {
+        s.k = a.get_int("k", 10);
+        s.batch = a.get_int("batch", 256);
+        s.heads = a.get_int("heads", 8);
+        const long long seed = a.get_i64("seed", 0);
+        if (seed < 0) fail("--seed must be non-negative");
+        s.seed = (uint64_t)seed;
+        s.shuffle = !a.has("no-shuffle");
+    }
+    if (a.has("lr")) s.lr = a.get_double("lr", s.lr);
+    if (a.has("wd")) s.weight_decay = a.get_double("wd", s.weight_decay);
+    if (a.has("schedule")) s.schedule = a.get("schedule");
+    (void)s.lr_schedule();  // validates the name
+    if (!(s.lr > 0)) fail("--lr must be positive");
+    if (s.weight_decay < 0) fail("--wd must be non-negative");
+    if (s.k < 1) fail("--k must be at least 1");
+    if (s.batch < 1) fail("--batch must be at least 1");
+    if (s.heads < 1) fail("--heads must be at least 1");
+
+    std::string data_path = job.data.empty() ? a.get("data", s.data) : job.data;
+    std::string mem_path = job.memory.empty() ? a.get("memory", s.memory) : job.memory;
+    if (data_path.empty()) fail("--data EMB is required (or no --data at all for the synthetic benchmark)");
+    if (mem_path.empty()) fail("--memory MEM is required");
+
+    EmbeddingFile data(data_path), mem(mem_path);
+    check_compatible("data " + data.path(), data.d(), data.model(), "memory " + mem.path(), mem.d(), mem.model());
+    if (ck) {
+        check_compatible("checkpoint " + ck->path, ck->model.dims.d, s.model, "data " + data.path(), data.d(),
+                         data.model());
+        if (s.data_n != 0 && s.data_n != data.n())
+            fail("%s: has %d items but the checkpoint's run was over %lld (%s); resume needs the same data",
+                 data.path().c_str(), data.n(), (long long)s.data_n, s.data.c_str());
+    }
+    s.data = data_path;
+    s.memory = mem_path;
+    s.model = data.model();
+    s.data_n = data.n();
+    if (s.batch > data.n())
+        fail("%s: batch %d is larger than the data (%d items); use --batch %d or less", data.path().c_str(), s.batch,
+             data.n(), data.n());
+    const int64_t spe = data.n() / s.batch;
+
+    // ---- length and warm-up
+    if (a.has("steps")) s.total_steps = a.get_i64("steps", 0);
+    else if (a.has("epochs")) s.total_steps = a.get_i64("epochs", 0) * spe;
+    else if (!resume) s.total_steps = job.default_steps > 0 ? job.default_steps : 10 * spe;
+    if (s.total_steps < 1) fail("--steps / --epochs must give at least one step");
+    if (a.has("warmup")) s.warmup = a.get_i64("warmup", 0);
+    else if (!resume) s.warmup = s.schedule == "cosine" ? s.total_steps / 20 : 0;
+    if (s.warmup < 0) fail("--warmup must be non-negative");
+    const int64_t start = ck ? ck->step : 0;
+    if (start >= s.total_steps)
+        fail("%s: is already at step %lld of %lld; give a larger --steps to train further", ck->path.c_str(),
+             (long long)start, (long long)s.total_steps);
+
+    std::string out = a.get("out", ck ? ck->path : (job.synthetic ? "" : "fusion.safetensors"));
+    if (!out.empty()) check_out_dir(out);
+
+    // ---- neighbours (exact, once, cached beside the data)
+    NeighbourIndex nb = load_or_compute_neighbours(data, mem, s.k, stderr);
+
+    // ---- model and optimiser
+    FusionModel model;
+    AdamWConfig cfg;
+    cfg.weight_decay = s.weight_decay;
+    AdamW opt;
+    if (ck) {
+        model = ck->model;
+        opt = ck->opt;
+        opt.cfg.weight_decay = s.weight_decay;
+        fprintf(stderr, "resuming %s at step %lld of %lld\n", ck->path.c_str(), (long long)start,
+                (long long)s.total_steps);
+    } else if (a.has("init")) {
+        Checkpoint init = load_checkpoint(a.get("init"));
+        if (init.model.dims.d != data.d())
+            fail("%s: fusion width d=%d does not match the data's embedding width d=%d", init.path.c_str(),
+                 init.model.dims.d, data.d());
+        check_compatible("checkpoint " + init.path, init.model.dims.d, init.settings.model, "data " + data.path(),
+                         data.d(), data.model());
+        if (a.has("heads") && init.model.dims.heads != s.heads)
+            fail("--heads %d differs from %s's heads=%d", s.heads, init.path.c_str(), init.model.dims.heads);
+        s.heads = init.model.dims.heads;
+        model = init.model;  // weights and logit_scale only: a fresh optimiser and step 0
+        opt = AdamW(model.table, model.params.size(), cfg);
+        fprintf(stderr, "initialised the fusion weights and logit_scale from %s\n", init.path.c_str());
+    } else {
+        FusionDims dims;
+        dims.d = data.d();
+        dims.heads = s.heads;
+        dims.validate();
+        std::string source;
+        const float ls = a.has("model") ? clip_logit_scale(a.get("model"), &source) : clip_logit_scale(data.model(), &source);
+        model.init(dims, ls, s.seed);
+        opt = AdamW(model.table, model.params.size(), cfg);
+        fprintf(stderr, "logit_scale initialised to %.6g (%s)\n", ls, source.c_str());
+    }
+
+    fprintf(stderr, "training %lld steps (%lld per epoch, batch %d, k %d, lr %g %s, warm-up %lld)\n",
+            (long long)s.total_steps, (long long)spe, s.batch, s.k, s.lr, s.schedule.c_str(), (long long)s.warmup);
+    Trainer trainer(data, mem, nb, s, std::move(model), std::move(opt), start);
+    TrainLoopOptions o;
+    o.log_every = a.get_i64("log-every", job.synthetic ? 0 : 10);
+    o.save_every = a.get_i64("save-every", 0);
+    o.stop_after = a.get_i64("stop-after", 0);
+    if (o.log_every < 0 || o.save_every < 0 || o.stop_after < 0)
+        fail("--log-every, --save-every and --stop-after must be non-negative");
+    o.out = out;
+    o.interrupt = &g_interrupt;
+    g_interrupt = 0;
+    auto previous = std::signal(SIGINT, on_sigint);
+    TrainLoopResult r;
+    try {
+        r = train_loop(trainer, o);
+    } catch (...) {
+        std::signal(SIGINT, previous);
+        throw;
+    }
+    std::signal(SIGINT, previous);
+    if (!out.empty())
+        fprintf(stderr, "wrote %s (step %lld of %lld, %.1fs)%s\n", out.c_str(), (long long)trainer.steps_done(),
+                (long long)s.total_steps, r.seconds,
+                trainer.steps_done() < s.total_steps ? "; continue with --resume" : "");
+    TrainOutcome res;
+    res.model = std::move(trainer.model);
+    res.k = s.k;
+    res.step = trainer.steps_done();
+    res.interrupted = r.interrupted;
+    return res;
+}
+
+// ------------------------------------------------------------------------------------ synthetic
+// Remove the files of a flat temporary directory, then the directory.
+static void remove_flat_dir(const std::string& dir) {
+    if (DIR* d = opendir(dir.c_str())) {
+        while (dirent* e = readdir(d))
+            if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) unlink((dir + "/" + e->d_name).c_str());
+        closedir(d);
+    }
+    if (rmdir(dir.c_str()) != 0) fprintf(stderr, "note: could not remove %s\n", dir.c_str());
+}
+
+static int run_synthetic(Args& a) {
+    for (const char* opt : {"memory", "resume", "init"})
+        if (a.has(opt)) fail("--%s needs --data (without --data, reco train runs the synthetic benchmark)", opt);
+    const auto t0 = std::chrono::steady_clock::now();
+    SyntheticConfig cfg;
+    if (a.has("seed")) cfg.seed = (uint64_t)a.get_i64("seed", 0);
+    fprintf(stderr,
+            "reco train: no --data given, so this trains on the BUILT-IN SYNTHETIC BENCHMARK (docs/synthetic.md):\n"
+            "  %d concepts in %d groups, d=%d, fine-grained concepts tight within a modality but weakly aligned\n"
+            "  across modalities (cos %.2f); %d concepts held out of training, present in the memory.\n",
+            cfg.groups * cfg.concepts_per_group, cfg.groups, cfg.d, cfg.align, cfg.groups * cfg.heldout_per_group);
+    SyntheticBenchmark b = make_synthetic(cfg);
+    std::string dir = a.get("synthetic-out", "");
+    const bool temp = dir.empty();
+    if (temp) {
+        const char* tmp = getenv("TMPDIR");
+        std::string templ = std::string(tmp && *tmp ? tmp : "/tmp") + "/reco-synthetic-XXXXXX";
+        std::vector<char> buf(templ.begin(), templ.end());
+        buf.push_back(0);
+        if (!mkdtemp(buf.data())) fail("%s: cannot create a temporary directory: %s", templ.c_str(), strerror(errno));
+        dir = buf.data();
+    }
+    write_synthetic(b, dir);
+    fprintf(stderr, "  train %d pairs, memory %d pairs, evaluation %d images of held-out concepts%s%s\n", b.train.n,
+            b.memory.n, b.eval.n, temp ? "" : ", written to ", temp ? "" : dir.c_str());
+
+    TrainJob job;
+    job.data = dir + "/train.safetensors";
+    job.memory = dir + "/memory.safetensors";
+    job.synthetic = true;
+    job.default_steps = 300;
+    TrainOutcome t;
+    ZeroShotResult z;
+    try {
+        t = train(a, job);
+        EmbeddingFile eval(dir + "/eval.safetensors"), mem(job.memory);
+        CaptionClasses cls = classes_from_captions(eval);
+        std::vector<float> img((size_t)eval.n() * eval.d());
+        for (int i = 0; i < eval.n(); i++) eval.image_row(i, img.data() + (size_t)i * eval.d());
+        z = zeroshot_eval(t.model, mem, t.k, img, cls.label, cls.prompt_emb, (int)cls.names.size());
+    } catch (...) {
+        if (temp) remove_flat_dir(dir);
+        throw;
+    }
+    if (temp) remove_flat_dir(dir);
+    const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    printf("held-out concepts: %d classes, %d images; RECO k=%d, %lld training steps, %.1fs\n", z.classes, z.n, t.k,
+           (long long)t.step, secs);
+    printf("  refine image only: %.1f%%   refine text only: %.1f%%   both: %.1f%%\n", z.image, z.text, z.both);
+    printf("zero-shot top-1: frozen %.1f%% -> RECO %.1f%%\n", z.frozen, z.both);
+    return 0;
+}
+
+static int run_train(Args& a, int, char**) {
+    if (!a.positional().empty()) fail("reco train takes no positional arguments (got '%s')", a.positional()[0].c_str());
+    if (a.has("device") && a.get("device") == "cuda")
+        fprintf(stderr, "note: training runs on the CPU (the CUDA backend covers inference)\n");
+    if (!a.has("data") && !a.has("resume")) return run_synthetic(a);
+    if (a.has("synthetic-out")) fail("--synthetic-out applies to the synthetic benchmark (no --data)");
+    TrainOutcome t = train(a, TrainJob());
+    return t.interrupted ? 130 : 0;
+}
+
+REGISTER_COMMAND(train,
+                 "train --data EMB --memory MEM [--k 10] [--batch 256] [--steps N | --epochs E] [--lr 1e-3]\n"
+                 "                  [--wd 0.05] [--warmup N] [--schedule cosine|constant] [--no-shuffle] [--seed S]\n"
+                 "                  [--heads 8] [--model DIR] [--init CKPT] [--resume CKPT] [--out CKPT]\n"
+                 "                  [--log-every N] [--save-every N] [--stop-after N]\n"
+                 "                  with no --data: trains on the built-in synthetic benchmark [--synthetic-out DIR]",
+                 run_train,
+                 {"data", "memory", "model", "k", "batch", "steps", "epochs", "lr", "wd", "warmup", "schedule", "seed",
+                  "heads", "init", "resume", "out", "log-every", "save-every", "stop-after", "synthetic-out"},
+                 {"no-shuffle"});
+
+}  // namespace reco

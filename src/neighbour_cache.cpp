@@ -1,0 +1,185 @@
+// neighbour_cache.cpp — exact neighbours of the training items, cached beside the data (see neighbour_cache.h).
+#include "neighbour_cache.h"
+
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <climits>
+#include <cstring>
+#include <cstdlib>
+#include <map>
+
+#include "common.h"
+#include "progress.h"
+#include "safetensors.h"
+#include "topk.h"
+
+namespace reco {
+
+static const char* kKnnFormat = "reco-knn-v1";
+
+static std::string real_path(const std::string& p) {
+    char buf[PATH_MAX];
+    if (!realpath(p.c_str(), buf)) fail("%s: cannot resolve the path", p.c_str());
+    return buf;
+}
+
+bool same_file(const std::string& a, const std::string& b) { return real_path(a) == real_path(b); }
+
+static uint32_t fnv1a32(const std::string& s) {
+    uint32_t h = 2166136261u;
+    for (unsigned char c : s) {
+        h ^= c;
+        h *= 16777619u;
+    }
+    return h;
+}
+
+std::string neighbour_cache_path(const std::string& data_path, const std::string& memory_path, int k) {
+    return strformat("%s.knn-%d-%08x.safetensors", data_path.c_str(), k, fnv1a32(real_path(memory_path)));
+}
+
+NeighbourIndex compute_neighbours(const EmbeddingFile& data, const EmbeddingFile& mem, int k, bool exclude_self,
+                                  bool show_progress) {
+    if (data.d() != mem.d())
+        fail("%s (d=%d) and memory %s (d=%d): embedding dimensions differ", data.path().c_str(), data.d(),
+             mem.path().c_str(), mem.d());
+    if (k < 1) fail("k must be at least 1 (got %d)", k);
+    if (exclude_self && data.n() != mem.n())
+        fail("%s: self-exclusion needs the data to be the memory (%d vs %d items)", data.path().c_str(), data.n(),
+             mem.n());
+    const int limit = exclude_self ? mem.n() - 1 : mem.n();
+    if (k > limit)
+        fail("%s: k=%d is larger than the memory (%d items%s)", mem.path().c_str(), k, mem.n(),
+             exclude_self ? ", minus each item's own pair since the data is the memory" : "");
+    NeighbourIndex nb;
+    nb.n = data.n();
+    nb.k = k;
+    nb.self_excluded = exclude_self;
+    nb.img.resize((size_t)nb.n * k);
+    nb.txt.resize((size_t)nb.n * k);
+    const int d = data.d(), chunk = 4096;
+    std::vector<float> q((size_t)chunk * d), score((size_t)chunk * k);
+    std::vector<int> idx((size_t)chunk * k), excl(chunk);
+    Progress progress("neighbours", 2LL * nb.n);
+    long long done = 0;
+    for (int modality = 0; modality < 2; modality++) {
+        const uint16_t* searched = modality == 0 ? mem.image_emb_f16() : mem.text_emb_f16();
+        std::vector<int32_t>& out = modality == 0 ? nb.img : nb.txt;
+        for (int i0 = 0; i0 < nb.n; i0 += chunk) {
+            const int Q = std::min(chunk, nb.n - i0);
+            for (int j = 0; j < Q; j++) {
+                if (modality == 0) data.image_row(i0 + j, q.data() + (size_t)j * d);
+                else data.text_row(i0 + j, q.data() + (size_t)j * d);
+                excl[j] = i0 + j;
+            }
+            topk_search(q.data(), searched, Q, mem.n(), d, k, idx.data(), score.data(),
+                        exclude_self ? excl.data() : nullptr);
+            std::copy(idx.begin(), idx.begin() + (size_t)Q * k, out.begin() + (size_t)i0 * k);
+            done += Q;
+            if (show_progress) progress.update(done);
+        }
+    }
+    return nb;
+}
+
+// ------------------------------------------------------------------------------------ the cache
+static std::map<std::string, std::string> cache_key(const EmbeddingFile& data, const EmbeddingFile& mem, int k,
+                                                    bool exclude_self) {
+    auto file_id = [](const std::string& p, const std::string& prefix, std::map<std::string, std::string>& m) {
+        struct stat s;
+        if (stat(p.c_str(), &s) != 0) fail("%s: cannot stat", p.c_str());
+        m[prefix] = real_path(p);
+        m[prefix + "_size"] = std::to_string((long long)s.st_size);
+        m[prefix + "_mtime_ns"] =
+            std::to_string((long long)s.st_mtim.tv_sec * 1000000000LL + (long long)s.st_mtim.tv_nsec);
+    };
+    std::map<std::string, std::string> m;
+    m["format"] = kKnnFormat;
+    file_id(data.path(), "data", m);
+    file_id(mem.path(), "memory", m);
+    m["k"] = std::to_string(k);
+    m["n"] = std::to_string(data.n());
+    m["memory_n"] = std::to_string(mem.n());
+    m["self_excluded"] = exclude_self ? "1" : "0";
+    m["search"] = "uni-modal";
+    return m;
+}
+
+// The cached indices when the file matches `key` and is sound; empty reason = reused.
+static bool try_load(const std::string& path, const std::map<std::string, std::string>& key, NeighbourIndex& nb,
+                     std::string& why_not) {
+    if (!file_exists(path)) {
+        why_not = "no cache yet";
+        return false;
+    }
+    try {
+        SafeTensors st(path);
+        for (auto& kv : key)
+            if (st.meta(kv.first) != kv.second) {
+                why_not = kv.first + " changed";
+                return false;
+            }
+        const int64_t n = nb.n, k = nb.k;
+        for (int modality = 0; modality < 2; modality++) {
+            const std::string name = modality == 0 ? "img_idx" : "txt_idx";
+            const TensorInfo& info = st.info(name);
+            if (info.dtype != DType::I32) fail("%s: tensor %s is not I32", path.c_str(), name.c_str());
+            st.check_shape(name, {n, k});
+            std::vector<int32_t>& out = modality == 0 ? nb.img : nb.txt;
+            out.resize((size_t)n * k);
+            memcpy(out.data(), st.raw(name), out.size() * sizeof(int32_t));
+            const int64_t mem_n = std::stoll(key.at("memory_n"));
+            for (size_t i = 0; i < out.size(); i++)
+                if (out[i] < 0 || out[i] >= mem_n || (nb.self_excluded && out[i] == (int32_t)(i / k)))
+                    fail("%s: tensor %s holds an invalid index %d", path.c_str(), name.c_str(), out[i]);
+        }
+    } catch (const Error& e) {
+        why_not = std::string("unreadable (") + e.what() + ")";
+        return false;
+    }
+    return true;
+}
+
+NeighbourIndex load_or_compute_neighbours(const EmbeddingFile& data, const EmbeddingFile& mem, int k, FILE* log) {
+    const bool exclude_self = same_file(data.path(), mem.path());
+    if (data.d() != mem.d())
+        fail("%s (d=%d) and memory %s (d=%d): embedding dimensions differ", data.path().c_str(), data.d(),
+             mem.path().c_str(), mem.d());
+    const int limit = exclude_self ? mem.n() - 1 : mem.n();
+    if (k < 1) fail("k must be at least 1 (got %d)", k);
+    if (k > limit)
+        fail("%s: k=%d is larger than the memory (%d items%s)", mem.path().c_str(), k, mem.n(),
+             exclude_self ? ", minus each item's own pair since the data is the memory" : "");
+    const std::string path = neighbour_cache_path(data.path(), mem.path(), k);
+    const auto key = cache_key(data, mem, k, exclude_self);
+    NeighbourIndex nb;
+    nb.n = data.n();
+    nb.k = k;
+    nb.self_excluded = exclude_self;
+    std::string why_not;
+    if (try_load(path, key, nb, why_not)) {
+        nb.from_cache = true;
+        nb.cache_path = path;
+        if (log) fprintf(log, "neighbours: reusing %s\n", path.c_str());
+        return nb;
+    }
+    if (log)
+        fprintf(log, "neighbours: exact top-%d for %d items in %d memory pairs%s (%s)\n", k, data.n(), mem.n(),
+                exclude_self ? ", own pair excluded" : "", why_not.c_str());
+    nb = compute_neighbours(data, mem, k, exclude_self, log != nullptr);
+    nb.cache_path = path;
+    SafeTensorsWriter w;
+    w.add("img_idx", DType::I32, {(int64_t)nb.n, (int64_t)k}, nb.img.data(), nb.img.size() * sizeof(int32_t));
+    w.add("txt_idx", DType::I32, {(int64_t)nb.n, (int64_t)k}, nb.txt.data(), nb.txt.size() * sizeof(int32_t));
+    for (auto& kv : key) w.set_metadata(kv.first, kv.second);
+    try {
+        w.write(path);
+        if (log) fprintf(log, "neighbours: cached in %s\n", path.c_str());
+    } catch (const Error& e) {
+        if (log) fprintf(log, "neighbours: not cached (%s)\n", e.what());
+    }
+    return nb;
+}
+
+}  // namespace reco

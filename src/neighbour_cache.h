@@ -1,0 +1,50 @@
+// neighbour_cache.h — every training item's k memory neighbours, computed once (SPEC §4).
+//
+// The backbone and the memory are frozen, so retrieval gives the same answer in every epoch: for
+// each item i of the training data the exact top-k (topk.h) is run once, uni-modally (SPEC §1):
+//   img[i] = knn(V[i], V^M)   image → image; the fusion input of image i is T^M[img[i]]
+//   txt[i] = knn(T[i], T^M)   text → text;   the fusion input of text i  is V^M[txt[i]]
+// When the data file IS the memory file (same realpath), item i never retrieves its own pair:
+// exclude[i] = i, so k ≤ N−1.
+//
+// The indices are cached beside the data as DATA.knn-<k>-<hash>.safetensors (hash: 8 hex digits of
+// FNV-1a over the memory's realpath), tensors I32 img_idx/txt_idx [N,k], metadata naming both
+// files with their realpaths, sizes and modification times, k and whether the pair was excluded.
+// A cache is reused only when all of these match (and the indices are in range); otherwise it is
+// recomputed and rewritten atomically. A data folder that is not writable only costs the cache.
+#pragma once
+#include <cstdint>
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "memory.h"
+
+namespace reco {
+
+struct NeighbourIndex {
+    int n = 0, k = 0;
+    std::vector<int32_t> img;  // [n,k] memory rows nearest to data image i (image → image), best first
+    std::vector<int32_t> txt;  // [n,k] memory rows nearest to data text i (text → text), best first
+    bool self_excluded = false;
+    bool from_cache = false;   // loaded from an existing cache file
+    std::string cache_path;    // where it is (or would be) cached
+};
+
+// realpath(a) == realpath(b) (both must exist).
+bool same_file(const std::string& a, const std::string& b);
+
+// DATA.knn-<k>-<hash>.safetensors
+std::string neighbour_cache_path(const std::string& data_path, const std::string& memory_path, int k);
+
+// The exact search, no cache. Errors: k < 1, k > memory size (k > N−1 with exclude_self),
+// exclude_self with data and memory of different sizes.
+NeighbourIndex compute_neighbours(const EmbeddingFile& data, const EmbeddingFile& mem, int k, bool exclude_self,
+                                  bool show_progress = false);
+
+// Reuse the cache when it matches, else compute and write it. exclude_self = same_file(data, memory).
+// Notes what it did on `log` (nullable).
+NeighbourIndex load_or_compute_neighbours(const EmbeddingFile& data, const EmbeddingFile& mem, int k,
+                                          FILE* log = stderr);
+
+}  // namespace reco

@@ -1,0 +1,170 @@
+// trainer.cpp — the training loop (see trainer.h).
+#include "trainer.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <random>
+
+#include "common.h"
+#include "safetensors.h"
+
+namespace reco {
+
+const float kDefaultLogitScale = 2.65926003f;  // ln(1/0.07)
+
+float clip_logit_scale(const std::string& model, std::string* source) {
+    const std::string file = model + "/model.safetensors";
+    if (!model.empty() && file_exists(file)) {
+        try {
+            SafeTensors st(file);
+            if (st.has("logit_scale")) {
+                std::vector<float> v = st.to_f32("logit_scale");
+                if (v.size() == 1 && std::isfinite(v[0])) {
+                    if (source) *source = file;
+                    return v[0];
+                }
+            }
+        } catch (const Error&) {
+            // fall through to the default; the caller says where the value came from
+        }
+    }
+    if (source) *source = "ln(1/0.07), the CLIP paper's initial temperature";
+    return kDefaultLogitScale;
+}
+
+// splitmix64 (Steele, Lea, Flood 2014): decorrelates (seed, epoch) before seeding the generator.
+static uint64_t splitmix64(uint64_t x) {
+    x += 0x9e3779b97f4a7c15ULL;
+    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+    return x ^ (x >> 31);
+}
+
+std::vector<int> epoch_permutation(uint64_t seed, int64_t epoch, int n) {
+    std::mt19937_64 rng(splitmix64(seed) ^ splitmix64(0x5851f42d4c957f2dULL + (uint64_t)epoch));
+    std::vector<int> p(n);
+    for (int i = 0; i < n; i++) p[i] = i;
+    for (int i = n - 1; i > 0; i--) {
+        // uniform j in [0, i] by rejection: no modulo bias, no implementation-defined distribution
+        const uint64_t range = (uint64_t)i + 1, limit = UINT64_MAX - UINT64_MAX % range;
+        uint64_t r;
+        do r = rng();
+        while (r >= limit);
+        std::swap(p[i], p[(int)(r % range)]);
+    }
+    return p;
+}
+
+Trainer::Trainer(const EmbeddingFile& data, const EmbeddingFile& mem, const NeighbourIndex& nb,
+                 const TrainSettings& s, FusionModel m, AdamW o, int64_t step)
+    : settings(s), model(std::move(m)), opt(std::move(o)), data_(data), mem_(mem), nb_(nb), step_(step) {
+    if (nb.n != data.n() || nb.k != s.k)
+        fail("%s: neighbour index is for %d items with k=%d, the run has %d items with k=%d", data.path().c_str(),
+             nb.n, nb.k, data.n(), s.k);
+    if (model.dims.d != data.d())
+        fail("%s: the fusion model has width d=%d but the data's embeddings have d=%d", data.path().c_str(),
+             model.dims.d, data.d());
+    if (mem.d() != data.d())
+        fail("%s (d=%d) and memory %s (d=%d): embedding dimensions differ", data.path().c_str(), data.d(),
+             mem.path().c_str(), mem.d());
+    if (s.batch < 1) fail("batch must be at least 1 (got %d)", s.batch);
+    if (s.batch > data.n())
+        fail("%s: batch %d is larger than the data (%d items); use --batch %d or less", data.path().c_str(), s.batch,
+             data.n(), data.n());
+    if (opt.m.size() != model.params.size() || opt.v.size() != model.params.size())
+        fail("trainer: optimiser state does not match the model (%zu vs %zu values)", opt.m.size(),
+             model.params.size());
+    if (step < 0) fail("trainer: negative step %lld", (long long)step);
+    settings.data_n = data.n();
+    steps_per_epoch_ = data.n() / s.batch;
+    schedule_ = settings.lr_schedule();
+}
+
+void Trainer::batch_items(int64_t step, std::vector<int>& items) {
+    const int B = settings.batch;
+    const int64_t epoch = step / steps_per_epoch_, j = step % steps_per_epoch_;
+    items.resize(B);
+    if (!settings.shuffle) {
+        for (int b = 0; b < B; b++) items[b] = (int)(j * B + b);
+        return;
+    }
+    if (epoch != perm_epoch_) {
+        perm_ = epoch_permutation(settings.seed, epoch, data_.n());
+        perm_epoch_ = epoch;
+    }
+    std::copy(perm_.begin() + j * B, perm_.begin() + (j + 1) * B, items.begin());
+}
+
+float Trainer::step() {
+    const int B = settings.batch, k = settings.k, d = data_.d();
+    batch_items(step_, items_);
+    V_.resize((size_t)B * d);
+    T_.resize((size_t)B * d);
+    nbr_txt_img_.resize((size_t)B * k * d);
+    nbr_img_txt_.resize((size_t)B * k * d);
+#pragma omp parallel for schedule(static)
+    for (int b = 0; b < B; b++) {
+        const int i = items_[b];
+        data_.image_row(i, V_.data() + (size_t)b * d);
+        data_.text_row(i, T_.data() + (size_t)b * d);
+        for (int j = 0; j < k; j++) {
+            // image i searched the memory's images: fuse those pairs' texts (and vice versa)
+            mem_.text_row(nb_.img[(size_t)i * k + j], nbr_txt_img_.data() + ((size_t)b * k + j) * d);
+            mem_.image_row(nb_.txt[(size_t)i * k + j], nbr_img_txt_.data() + ((size_t)b * k + j) * d);
+        }
+    }
+    const double lr = schedule_.lr_at(step_);
+    const float loss = fusion_train_step(model, opt, ws_, V_.data(), T_.data(), nbr_txt_img_.data(),
+                                         nbr_img_txt_.data(), B, k, lr);
+    if (!std::isfinite(loss))
+        fail("training diverged: the loss of step %lld is %g (lower --lr?)", (long long)step_ + 1, (double)loss);
+    step_++;
+    return loss;
+}
+
+void Trainer::save(const std::string& path) const { save_checkpoint(path, model, &opt, settings, step_); }
+
+TrainLoopResult train_loop(Trainer& t, const TrainLoopOptions& o) {
+    using clock = std::chrono::steady_clock;
+    TrainLoopResult r;
+    const int64_t total = t.settings.total_steps, start = t.steps_done();
+    const int64_t end = o.stop_after > 0 ? std::min(total, start + o.stop_after) : total;
+    const auto t0 = clock::now();
+    auto last_report = t0;
+    int64_t last_saved = -1;
+    while (t.steps_done() < end) {
+        if (o.interrupt && *o.interrupt) {
+            r.interrupted = true;
+            break;
+        }
+        const float loss = t.step();
+        r.losses.push_back(loss);
+        const int64_t n = t.steps_done();  // 1-based number of the step just done
+        if (o.log_every > 0 && (n % o.log_every == 0 || n == end)) {
+            fprintf(o.log, "step %lld loss %.9g\n", (long long)n, (double)loss);
+            fflush(o.log);
+        }
+        if (!o.out.empty() && o.save_every > 0 && n % o.save_every == 0 && n < end) {
+            t.save(o.out);
+            last_saved = n;
+        }
+        const auto now = clock::now();
+        if (o.progress && (std::chrono::duration<double>(now - last_report).count() >= 0.25 || n == end)) {
+            last_report = now;
+            const double el = std::chrono::duration<double>(now - t0).count();
+            const double rate = el > 0 ? (double)(n - start) / el : 0;
+            fprintf(stderr, "\rtrain step %lld/%lld  epoch %lld  loss %.4f  %.1f steps/s  ETA %.0fs   ",
+                    (long long)n, (long long)total, (long long)((n - 1) / t.steps_per_epoch()) + 1, (double)loss,
+                    rate, rate > 0 ? (double)(end - n) / rate : 0.0);
+            if (n == end) fprintf(stderr, "\n");
+            fflush(stderr);
+        }
+    }
+    if (o.progress && r.interrupted) fprintf(stderr, "\ninterrupted at step %lld\n", (long long)t.steps_done());
+    if (!o.out.empty() && last_saved != t.steps_done()) t.save(o.out);
+    r.seconds = std::chrono::duration<double>(clock::now() - t0).count();
+    return r;
+}
+
+}  // namespace reco

@@ -1,0 +1,94 @@
+// trainer.h — the RECO training loop (SPEC §4): batches, the fusion step, logging, checkpoints.
+//
+// One step s (0-based) of a run over N data items with batch B:
+//   steps_per_epoch = ⌊N/B⌋ (the last partial batch of each epoch is DROPPED, so every step sees
+//                     exactly B items and the loss scale never changes)
+//   epoch = s / steps_per_epoch,  j = s mod steps_per_epoch
+//   items = perm_epoch[j·B .. j·B+B)   perm_epoch = identity (--no-shuffle) or
+//                                      epoch_permutation(seed, epoch, N)
+//   V, T          = the items' frozen image / text embeddings                       [B,d]
+//   nbr_txt_img   = memory TEXT embeddings of each item's image→image neighbours    [B,k,d]
+//   nbr_img_txt   = memory IMAGE embeddings of each item's text→text neighbours     [B,k,d]
+//   loss_s        = fusion_train_step(...) with lr = schedule(s)   (the loss BEFORE the update)
+// The batch of step s depends only on (seed, s, N, B, shuffle): a run resumed at step s from a
+// checkpoint (weights, AdamW t/m/v, settings) computes exactly what the uninterrupted run would
+// have (given the same thread count: OpenMP work is split statically).
+#pragma once
+#include <csignal>
+#include <cstdint>
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "adamw.h"
+#include "checkpoint.h"
+#include "fusion.h"
+#include "fusion_train.h"
+#include "memory.h"
+#include "neighbour_cache.h"
+
+namespace reco {
+
+// A seeded permutation of 0..n-1 for one epoch: std::mt19937_64 seeded from (seed, epoch) through
+// splitmix64, then Fisher–Yates with unbiased (rejection-sampled) draws. Portable and stable.
+std::vector<int> epoch_permutation(uint64_t seed, int64_t epoch, int n);
+
+// ln(1/0.07): CLIP's initial temperature, used when the CLIP checkpoint's logit_scale is unknown.
+extern const float kDefaultLogitScale;
+// The logit_scale of the CLIP model named by `model` when it is a directory holding
+// model.safetensors with a `logit_scale` tensor; else kDefaultLogitScale. *source says which.
+float clip_logit_scale(const std::string& model, std::string* source = nullptr);
+
+class Trainer {
+public:
+    // data/mem/nb must outlive the trainer. step = steps already done (0 for a new run).
+    // Checks: nb matches data and settings.k, model width == data width, batch ≤ N, opt sized.
+    Trainer(const EmbeddingFile& data, const EmbeddingFile& mem, const NeighbourIndex& nb,
+            const TrainSettings& settings, FusionModel model, AdamW opt, int64_t step);
+
+    int64_t steps_per_epoch() const { return steps_per_epoch_; }
+    int64_t steps_done() const { return step_; }
+    // The data rows of batch `step` (see the top of this file).
+    void batch_items(int64_t step, std::vector<int>& items);
+    // One training step; returns the loss of the batch before the update.
+    float step();
+    // Checkpoint with the AdamW moments (resumable), atomically.
+    void save(const std::string& path) const;
+
+    TrainSettings settings;
+    FusionModel model;
+    AdamW opt;
+
+private:
+    const EmbeddingFile& data_;
+    const EmbeddingFile& mem_;
+    const NeighbourIndex& nb_;
+    LrSchedule schedule_;
+    int64_t step_ = 0, steps_per_epoch_ = 0;
+    int64_t perm_epoch_ = -1;
+    std::vector<int> perm_, items_;
+    std::vector<float> V_, T_, nbr_txt_img_, nbr_img_txt_;
+    FusionTrainWorkspace ws_;
+};
+
+struct TrainLoopOptions {
+    int64_t log_every = 0;    // print "step <n> loss <value>" every n steps (0: never)
+    int64_t save_every = 0;   // checkpoint to `out` every n steps (0: only at the end)
+    int64_t stop_after = 0;   // stop after this many steps of this call (0: run to total_steps)
+    std::string out;          // checkpoint path ("" : never save)
+    FILE* log = stdout;       // where step lines go
+    bool progress = true;     // the progress line on stderr
+    const volatile std::sig_atomic_t* interrupt = nullptr;  // set (by a signal handler) → save, stop
+};
+
+struct TrainLoopResult {
+    std::vector<float> losses;  // one per step run
+    bool interrupted = false;
+    double seconds = 0;
+};
+
+// Run steps until settings.total_steps (or stop_after, or an interrupt), logging and saving as asked;
+// always saves at the end when `out` is set.
+TrainLoopResult train_loop(Trainer& t, const TrainLoopOptions& o);
+
+}  // namespace reco
