@@ -13,7 +13,10 @@
 //   - logit_scale: from --model DIR/model.safetensors, else from the data's `model` when that is a
 //     directory holding model.safetensors, else ln(1/0.07).
 //   - the model is initialised from --seed (default 0); the same seed orders the batches.
-//   - --out defaults to fusion.safetensors (to the --resume checkpoint itself when resuming).
+//   - --out defaults to fusion.safetensors (to the --resume checkpoint itself when resuming); the
+//     checkpoint always carries the AdamW moments, so every checkpoint can be resumed.
+//   - stdout: "step <n> loss <value>" every --log-every steps (default 10; 0 = none), the loss of
+//     that step's batch before its update; stderr: the neighbour search, a progress line, notes.
 //   - --resume CKPT continues the run stored in CKPT bit for bit: data, memory, k, batch, heads,
 //     seed and shuffling come from the checkpoint (giving a different value is an error); --steps /
 //     --epochs, --lr, --wd, --warmup, --schedule may be given to change the rest of the run.
@@ -31,6 +34,8 @@
 #include <cstdlib>
 #include <cstring>
 #include <memory>
+
+#include <omp.h>
 
 #include "checkpoint.h"
 #include "cli.h"
@@ -242,6 +247,9 @@ static int run_synthetic(Args& a) {
     for (const char* opt : {"memory", "resume", "init"})
         if (a.has(opt)) fail("--%s needs --data (without --data, reco train runs the synthetic benchmark)", opt);
     const auto t0 = std::chrono::steady_clock::now();
+    // The benchmark's d=64 model is too small for threads to pay off, and on a busy machine OpenMP's
+    // spinning barriers make it many times slower: one thread unless OMP_NUM_THREADS says otherwise.
+    if (!getenv("OMP_NUM_THREADS")) omp_set_num_threads(1);
     SyntheticConfig cfg;
     if (a.has("seed")) cfg.seed = (uint64_t)a.get_i64("seed", 0);
     fprintf(stderr,

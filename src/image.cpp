@@ -84,8 +84,8 @@ static AxisTaps axis_taps(int in_size, int out_size, int first, int count) {
         }
         int32_t* k = &t.k[(size_t)i * t.ksize];
         for (int x = 0; x < xmax; x++) {
-            double v = ww != 0.0 ? w[x] / ww : w[x];
-            k[x] = v < 0 ? (int32_t)(-0.5 + v * (1 << kPrecisionBits)) : (int32_t)(0.5 + v * (1 << kPrecisionBits));
+            const double v = (ww != 0.0 ? w[x] / ww : w[x]) * (1 << kPrecisionBits);
+            k[x] = v < 0 ? (int32_t)(-0.5 + v) : (int32_t)(0.5 + v);
         }
         t.start[i] = xmin;
         t.count[i] = xmax;

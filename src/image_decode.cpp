@@ -67,7 +67,9 @@ struct GifFirstFrame {
 // (PNG and JPEG truncation is caught by stb itself.) Called after the header's size passed the limits.
 static void check_complete(const std::string& b, Format fmt, const char* w, GifFirstFrame* gif) {
     const int64_t n = (int64_t)b.size();
-    auto truncated = [&]() { fail("%s: truncated image file (%lld bytes): pixel data is missing", w, (long long)n); };
+    auto truncated = [&]() {
+        fail("%s: truncated image file (%lld bytes): pixel data is missing", w, (long long)n);
+    };
     if (fmt == Format::BMP) {
         if (n < 26) truncated();
         int64_t off = rd32le(b, 10), width, height, bpp, compression = 0;

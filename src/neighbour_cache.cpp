@@ -91,6 +91,7 @@ static std::map<std::string, std::string> cache_key(const EmbeddingFile& data, c
         if (stat(p.c_str(), &s) != 0) fail("%s: cannot stat", p.c_str());
         m[prefix] = real_path(p);
         m[prefix + "_size"] = std::to_string((long long)s.st_size);
+        m[prefix + "_inode"] = std::to_string((unsigned long long)s.st_ino);  // an atomic rewrite → new inode
         m[prefix + "_mtime_ns"] =
             std::to_string((long long)s.st_mtim.tv_sec * 1000000000LL + (long long)s.st_mtim.tv_nsec);
     };

@@ -9,7 +9,7 @@
 //
 // The indices are cached beside the data as DATA.knn-<k>-<hash>.safetensors (hash: 8 hex digits of
 // FNV-1a over the memory's realpath), tensors I32 img_idx/txt_idx [N,k], metadata naming both
-// files with their realpaths, sizes and modification times, k and whether the pair was excluded.
+// files with their realpaths, sizes, inodes and modification times, k and whether the pair was excluded.
 // A cache is reused only when all of these match (and the indices are in range); otherwise it is
 // recomputed and rewritten atomically. A data folder that is not writable only costs the cache.
 #pragma once

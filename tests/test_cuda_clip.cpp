@@ -32,10 +32,11 @@ using namespace reco;
         }                                                                                                        \
     } while (0)
 #else
-#define REQUIRE_CUDA_DEVICE()                                                                                       \
-    do {                                                                                                            \
-        printf("SKIPPED (%s): no CUDA device (built without CUDA)\n", doctest::getContextOptions()->currentTest->m_name); \
-        return;                                                                                                     \
+#define REQUIRE_CUDA_DEVICE()                                         \
+    do {                                                              \
+        printf("SKIPPED (%s): no CUDA device (built without CUDA)\n", \
+               doctest::getContextOptions()->currentTest->m_name);    \
+        return;                                                       \
     } while (0)
 #endif
 
@@ -135,7 +136,8 @@ TEST_CASE("cuda towers: a random CLIP with head size 64 (tensor-core attention),
         const size_t C = t.hidden, M = t.mlp;
         for (ClipLayer& l : L) {
             l.ln1_w = rnd(C, 0.1f, 1.0f), l.ln1_b = rnd(C, 0.1f), l.ln2_w = rnd(C, 0.1f, 1.0f), l.ln2_b = rnd(C, 0.1f);
-            l.qkv_w = rnd(3 * C * C, 0.06f), l.qkv_b = rnd(3 * C, 0.1f), l.out_w = rnd(C * C, 0.06f), l.out_b = rnd(C, 0.1f);
+            l.qkv_w = rnd(3 * C * C, 0.06f), l.qkv_b = rnd(3 * C, 0.1f), l.out_w = rnd(C * C, 0.06f),
+            l.out_b = rnd(C, 0.1f);
             l.fc1_w = rnd(M * C, 0.06f), l.fc1_b = rnd(M, 0.1f), l.fc2_w = rnd(C * M, 0.03f), l.fc2_b = rnd(C, 0.1f);
         }
         return L;

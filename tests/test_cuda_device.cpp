@@ -130,8 +130,9 @@ TEST_CASE("cuda top-k filter bound: chain(q,m)·2^σ ≤ Σ m·h + ||m||·E for 
                 for (int c = 0; c < d; c++) {
                     const double hv = std::ldexp((double)half_to_float(h[(size_t)q * dp + c]), -sigma[q]);
                     const double delta = (double)xq[c] - hv;
-                    float v = trial % 3 == 0 ? ud(rng) : trial % 3 == 1 ? (delta >= 0 ? 1.0f : -1.0f) * std::fabs(ud(rng))
-                                                                         : (xq[c] >= 0 ? 60000.0f : -60000.0f);
+                    float v = trial % 3 == 0   ? ud(rng)
+                              : trial % 3 == 1 ? (delta >= 0 ? 1.0f : -1.0f) * std::fabs(ud(rng))
+                                               : (xq[c] >= 0 ? 60000.0f : -60000.0f);
                     m[c] = float_to_half(v);
                 }
                 const double s = (double)chain(xq, m.data(), d);

@@ -33,10 +33,11 @@ using namespace reco;
         }                                                                                                        \
     } while (0)
 #else
-#define REQUIRE_CUDA_DEVICE()                                                                                       \
-    do {                                                                                                            \
-        printf("SKIPPED (%s): no CUDA device (built without CUDA)\n", doctest::getContextOptions()->currentTest->m_name); \
-        return;                                                                                                     \
+#define REQUIRE_CUDA_DEVICE()                                         \
+    do {                                                              \
+        printf("SKIPPED (%s): no CUDA device (built without CUDA)\n", \
+               doctest::getContextOptions()->currentTest->m_name);    \
+        return;                                                       \
     } while (0)
 #endif
 
@@ -135,7 +136,8 @@ TEST_CASE("cuda fusion ops: the query row's attention forward and backward (fusi
          dZ = randn((size_t)B * NH * D, 23);
     std::vector<float> A((size_t)B * NH * Tn), Z((size_t)B * NH * D), dU(Z.size()), dxn(xn.size());
     gpu_fusion_ops::attention_row_forward(A.data(), Z.data(), U.data(), c.data(), xn.data(), B, NH, Tn, D);
-    gpu_fusion_ops::attention_row_backward(dU.data(), dxn.data(), dZ.data(), A.data(), U.data(), xn.data(), B, NH, Tn, D);
+    gpu_fusion_ops::attention_row_backward(dU.data(), dxn.data(), dZ.data(), A.data(), U.data(), xn.data(), B, NH, Tn,
+                                           D);
     // the reference, in double, from the formulas of fusion_fast.cpp:
     //   A = softmax_i(U_h·xn_i + c_h), Z_h = Σ_i A_i xn_i;
     //   dA_i = dZ_h·xn_i, dS_i = A_i(dA_i − Σ_j A_j dA_j), dU_h = Σ_i dS_i xn_i, dxn_i = Σ_h A_i dZ_h + dS_i U_h
@@ -220,7 +222,8 @@ TEST_CASE("cuda fusion ops: NCE loss and gradients, AdamW update against nce_los
     // the GPU rounds every operation as written; the CPU compiler may fuse a multiply-add: ≤ a few ulps
     double worst = 0;
     for (size_t i = 0; i < p.size(); i++)
-        worst = std::max(worst, std::fabs((double)p[i] - model.params[i]) / (1e-6 + std::fabs((double)model.params[i])));
+        worst =
+            std::max(worst, std::fabs((double)p[i] - model.params[i]) / (1e-6 + std::fabs((double)model.params[i])));
     CHECK(worst < 1e-5);
     CHECK(rel_err(m, opt.m) < 1e-5);
     CHECK(rel_err(v, opt.v) < 1e-5);
@@ -292,7 +295,8 @@ TEST_CASE("cuda fusion: 10 training steps follow the CPU and the PyTorch fixture
         const float lc = fusion_train_step(cpu_model, cpu_opt, ws, V.data() + o, T.data() + o, nt.data() + ok,
                                            ni.data() + ok, B, k, lr);
         const float lg = g.train_step(V.data() + o, T.data() + o, nt.data() + ok, ni.data() + ok, B, k, lr);
-        const double ec = std::fabs(lg - lc) / std::fabs(lc), et = std::fabs(lg - torch_losses[s]) / std::fabs(torch_losses[s]);
+        const double ec = std::fabs(lg - lc) / std::fabs(lc),
+                     et = std::fabs(lg - torch_losses[s]) / std::fabs(torch_losses[s]);
         INFO("step " << s << ": gpu " << lg << " cpu " << lc << " torch " << torch_losses[s]);
         CHECK(ec <= 1e-3);
         CHECK(et <= 1e-3);

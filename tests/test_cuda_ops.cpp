@@ -30,10 +30,11 @@ using namespace reco;
         }                                                                                                        \
     } while (0)
 #else
-#define REQUIRE_CUDA_DEVICE()                                                                                       \
-    do {                                                                                                            \
-        printf("SKIPPED (%s): no CUDA device (built without CUDA)\n", doctest::getContextOptions()->currentTest->m_name); \
-        return;                                                                                                     \
+#define REQUIRE_CUDA_DEVICE()                                         \
+    do {                                                              \
+        printf("SKIPPED (%s): no CUDA device (built without CUDA)\n", \
+               doctest::getContextOptions()->currentTest->m_name);    \
+        return;                                                       \
     } while (0)
 #endif
 
@@ -51,7 +52,9 @@ std::vector<float> randn(size_t n, unsigned seed, float scale = 1.0f) {
 }
 
 // host rounding to the activation type (round to nearest even, as the device's conversions)
-float round_act(float x, Act act) { return act == Act::F16 ? half_to_float(float_to_half(x)) : bf16_to_float(float_to_bf16(x)); }
+float round_act(float x, Act act) {
+    return act == Act::F16 ? half_to_float(float_to_half(x)) : bf16_to_float(float_to_bf16(x));
+}
 std::vector<float> rounded(std::vector<float> v, Act act) {
     for (auto& x : v) x = round_act(x, act);
     return v;
@@ -115,7 +118,8 @@ TEST_CASE("cuda ops: im2col, vision and text embeddings equal their CPU loops ex
         for (int b = 0; b < B; b++)
             for (int t = 0; t < T; t++)
                 for (int i = 0; i < C; i++)
-                    want[((size_t)b * T + t) * C + i] = tok[(size_t)ids[(size_t)b * T + t] * C + i] + pos[(size_t)t * C + i];
+                    want[((size_t)b * T + t) * C + i] =
+                        tok[(size_t)ids[(size_t)b * T + t] * C + i] + pos[(size_t)t * C + i];
         CHECK(x == want);
     }
 #endif

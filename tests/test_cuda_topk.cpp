@@ -35,10 +35,11 @@ using namespace reco;
         }                                                                                                        \
     } while (0)
 #else
-#define REQUIRE_CUDA_DEVICE()                                                                                       \
-    do {                                                                                                            \
-        printf("SKIPPED (%s): no CUDA device (built without CUDA)\n", doctest::getContextOptions()->currentTest->m_name); \
-        return;                                                                                                     \
+#define REQUIRE_CUDA_DEVICE()                                         \
+    do {                                                              \
+        printf("SKIPPED (%s): no CUDA device (built without CUDA)\n", \
+               doctest::getContextOptions()->currentTest->m_name);    \
+        return;                                                       \
     } while (0)
 #endif
 
@@ -122,7 +123,8 @@ TEST_CASE("cuda topk: ties go to the lower index (duplicated rows, constant memo
     Problem p = random_problem(9, 20000, 64, 21);
     // duplicate a block of rows far apart: every duplicate scores the same bits
     for (int i = 0; i < 500; i++)
-        std::copy(p.m.begin() + (size_t)i * p.d, p.m.begin() + (size_t)(i + 1) * p.d, p.m.begin() + (size_t)(19000 + i) * p.d);
+        std::copy(p.m.begin() + (size_t)i * p.d, p.m.begin() + (size_t)(i + 1) * p.d,
+                  p.m.begin() + (size_t)(19000 + i) * p.d);
     // make one query equal to a memory row, another zero (every score +0: the first k indices)
     for (int c = 0; c < p.d; c++) p.q[c] = half_to_float(p.m[(size_t)123 * p.d + c]);
     std::fill(p.q.begin() + (size_t)1 * p.d, p.q.begin() + (size_t)2 * p.d, 0.0f);

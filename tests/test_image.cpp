@@ -192,7 +192,8 @@ TEST_CASE("image: bicubic resize equals PIL Image.resize(BICUBIC) exactly") {
         std::string src_name = ti.name.substr(7, slash - 7);
         int W = 0, H = 0;
         REQUIRE(sscanf(ti.name.c_str() + slash + 1, "%dx%d", &W, &H) == 2);
-        ImageU8 src = refs().has("decode/" + src_name) ? ref_image("decode/" + src_name) : ref_image("src/" + src_name);
+        const bool is_file = refs().has("decode/" + src_name);
+        ImageU8 src = ref_image((is_file ? "decode/" : "src/") + src_name);
         ImageU8 want = ref_image(ti.name);
         ImageU8 got = resize_bicubic_pil(src, W, H);
         Diff d = diff(got, want);
