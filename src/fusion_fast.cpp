@@ -227,24 +227,29 @@ void fusion_backward(FusionCache<T>& c, const FusionDims& dims, const T* module,
     gemm<T>(true, false, D, D, B, T(1), c.dQ.data(), D, c.xn.data(), Tn * D, T(1), g.q_w, D);
     add_column_sums(g.q_b, c.dQ.data(), B, D, D);
     gemm<T>(false, false, B, D, D, T(1), c.dQ.data(), D, w.q_w, D, T(1), c.dxn.data(), Tn * D);
-    // xn_i = LN1(x_i) for every token: dln1_w, dln1_b (per-thread partial sums), dx_i
-#pragma omp parallel if (par)
+    // xn_i = LN1(x_i) for every token: dln1_w, dln1_b, dx_i. The weight/bias gradients are summed
+    // in a fixed number of row chunks and then added in chunk order, so the result does not depend
+    // on the thread count or on scheduling (training and resume are bit-for-bit reproducible).
     {
-        std::vector<T> dw(D, T(0)), db(D, T(0));
-#pragma omp for schedule(static)
-        for (int r = 0; r < B * Tn; r++) {
-            const int b = r / Tn, i = r % Tn;
-            const T* x = i == 0 ? c.q + (size_t)b * D : c.nbr + ((size_t)b * k + i - 1) * D;
-            T* dx = i == 0 ? dq : dnbr;
-            if (dx) dx += i == 0 ? (size_t)b * D : ((size_t)b * k + i - 1) * D;
-            layernorm_backward(dx, dw.data(), db.data(), c.dxn.data() + (size_t)r * D, x, w.ln1_w, &c.mean1[r],
-                               &c.rstd1[r], 1, D);
+        const int rows = B * Tn, chunks = std::min(rows, 16);
+        std::vector<T> part((size_t)chunks * 2 * D, T(0));
+#pragma omp parallel for schedule(static) if (par)
+        for (int ch = 0; ch < chunks; ch++) {
+            T* dw = part.data() + (size_t)ch * 2 * D;
+            T* db = dw + D;
+            for (int r = (int)((long long)rows * ch / chunks); r < (int)((long long)rows * (ch + 1) / chunks); r++) {
+                const int b = r / Tn, i = r % Tn;
+                const T* x = i == 0 ? c.q + (size_t)b * D : c.nbr + ((size_t)b * k + i - 1) * D;
+                T* dx = i == 0 ? dq : dnbr;
+                if (dx) dx += i == 0 ? (size_t)b * D : ((size_t)b * k + i - 1) * D;
+                layernorm_backward(dx, dw, db, c.dxn.data() + (size_t)r * D, x, w.ln1_w, &c.mean1[r], &c.rstd1[r], 1, D);
+            }
         }
-#pragma omp critical
-        for (int j = 0; j < D; j++) {
-            g.ln1_w[j] += dw[j];
-            g.ln1_b[j] += db[j];
-        }
+        for (int ch = 0; ch < chunks; ch++)
+            for (int j = 0; j < D; j++) {
+                g.ln1_w[j] += part[(size_t)ch * 2 * D + j];
+                g.ln1_b[j] += part[(size_t)ch * 2 * D + D + j];
+            }
     }
 }
 
