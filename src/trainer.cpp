@@ -1,6 +1,8 @@
 // trainer.cpp — the training loop (see trainer.h).
 #include "trainer.h"
 
+#include "progress.h"
+
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -149,15 +151,14 @@ TrainLoopResult train_loop(Trainer& t, const TrainLoopOptions& o) {
             t.save(o.out);
             last_saved = n;
         }
-        const auto now = clock::now();
-        if (o.progress && (std::chrono::duration<double>(now - last_report).count() >= 0.25 || n == end)) {
-            last_report = now;
-            const double el = std::chrono::duration<double>(now - t0).count();
+        if (o.progress && progress_due(last_report, n == end)) {  // \r on a terminal, a line per 10 s in logs
+            const double el = std::chrono::duration<double>(clock::now() - t0).count();
             const double rate = el > 0 ? (double)(n - start) / el : 0;
-            fprintf(stderr, "\rtrain step %lld/%lld  epoch %lld  loss %.4f  %.1f steps/s  ETA %.0fs   ",
+            const bool tty = stderr_is_tty();
+            fprintf(stderr, "%strain step %lld/%lld  epoch %lld  loss %.4f  %.1f steps/s  ETA %.0fs%s", tty ? "\r" : "",
                     (long long)n, (long long)total, (long long)((n - 1) / t.steps_per_epoch()) + 1, (double)loss,
-                    rate, rate > 0 ? (double)(end - n) / rate : 0.0);
-            if (n == end) fprintf(stderr, "\n");
+                    rate, rate > 0 ? (double)(end - n) / rate : 0.0, tty ? "   " : "\n");
+            if (tty && n == end) fprintf(stderr, "\n");
             fflush(stderr);
         }
     }
