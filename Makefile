@@ -65,7 +65,7 @@ $(BUILD)/kernels/%.o: kernels/%.cu
 # The tests read ../shared/data when it is there (and skip visibly when not) and
 # tests/fixtures always. They need ./reco for the command-line tests.
 test: reco $(BUILD)/run_tests
-	$(BUILD)/run_tests
+	OMP_WAIT_POLICY=$${OMP_WAIT_POLICY:-passive} $(BUILD)/run_tests
 
 bench: reco
 	bash tools/bench.sh

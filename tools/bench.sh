@@ -12,6 +12,8 @@ set -u
 cd "$(dirname "$0")/.."
 THREADS="${THREADS:-2}"
 export OMP_NUM_THREADS="$THREADS" OPENBLAS_NUM_THREADS="$THREADS" MKL_NUM_THREADS="$THREADS"
+# the same OpenMP wait policy for reco and the baselines (./reco sets passive itself; see src/main.cpp)
+export OMP_WAIT_POLICY="${OMP_WAIT_POLICY:-passive}"
 SECS="${SECS:-5}"
 TOPK_N="${TOPK_N:-1000000}"
 if [ "${QUICK:-0}" = 1 ]; then SECS=1; TOPK_N=100000; fi
