@@ -78,7 +78,8 @@ public:
         vis_.post_w = up32(need(m.vision.post_ln_w, Cv, "post_layernorm"));
         vis_.post_b = up32(need(m.vision.post_ln_b, Cv, "post_layernorm"));
         vis_.proj = up16(need(m.vision.proj, (size_t)E * Cv, "visual_projection"));
-        if ((int)m.vision.layers.size() != c.vision.layers) fail("ClipGpu: the vision tower has the wrong number of layers");
+        if ((int)m.vision.layers.size() != c.vision.layers)
+            fail("ClipGpu: the vision tower has the wrong number of layers");
         for (const ClipLayer& L : m.vision.layers) vis_layers_.push_back(up_layer(L, c.vision));
         // text
         text_.tok = up32(need(m.text.tok_emb, (size_t)c.vocab_size * Ct, "token_embedding"));
@@ -88,7 +89,8 @@ public:
         text_.proj = up16(need(m.text.proj, (size_t)E * Ct, "text_projection"));
         if ((int)m.text.layers.size() != c.text.layers) fail("ClipGpu: the text tower has the wrong number of layers");
         for (const ClipLayer& L : m.text.layers) text_layers_.push_back(up_layer(L, c.text));
-        if (c.max_positions < kContext) fail("ClipGpu: the text tower has %d positions, fewer than 77", c.max_positions);
+        if (c.max_positions < kContext)
+            fail("ClipGpu: the text tower has %d positions, fewer than 77", c.max_positions);
         CUDA_CHECK(cudaDeviceSynchronize());
     }
     ~Towers() override {

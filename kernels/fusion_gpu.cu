@@ -63,8 +63,28 @@ struct FusionGpu::Impl {
     DevBuf<unsigned char> decay;
     ModuleCache img, txt;
     DevBuf<float> in_V, in_T, in_a, in_b;
-    DevBuf<float> dVbar, dTbar, parts;
+    DevBuf<float> dVbar, dTbar, parts, ones, ln_terms;
     NceWorkspace nce_ws;
+
+    // a device vector of at least n ones (the column sums are GEMVs against it)
+    const float* ones_n(size_t n) {
+        if (ones.size() < n) {
+            ones.reserve(n);
+            std::vector<float> h(n, 1.0f);
+            CUDA_CHECK(cudaMemcpy(ones.get(), h.data(), n * 4, cudaMemcpyHostToDevice));
+        }
+        return ones.get();
+    }
+    // dw += Σ_r dout·xhat, db += Σ_r dout over the N rows of a LayerNorm (fusion_ops::layernorm_backward)
+    void ln_dwdb(float* dw, float* db, const float* dout, const float* q, const float* nbr, int Tn, const float* mean,
+                 const float* rstd, int N, int C) {
+        ln_terms.reserve((size_t)N * C);
+        const float* one = ones_n(N);
+        ln_dw_terms_kernel<<<grid_1d((size_t)N * C), 256, 0, st>>>(ln_terms.get(), dout, q, nbr, Tn, mean, rstd, N, C);
+        KERNEL_CHECK();
+        colsum_add(blas, dw, ln_terms.get(), N, C, C, one);
+        colsum_add(blas, db, dout, N, C, C, one);
+    }
 
     ~Impl() {
         if (blas) cublasDestroy(blas);
@@ -135,7 +155,7 @@ struct FusionGpu::Impl {
         auto g = fusion_tensors<float>(dmodule, D);
         c.dY.reserve(BD), c.dF.reserve(4 * BD), c.dhn.reserve(BD), c.dO.reserve(BD), c.dQ.reserve(BD);
         c.dZ.reserve(BD * NH), c.dU.reserve(BD * NH), c.dxn.reserve(BD * Tn);
-        const int cols_grid = ceil_div(4 * D, 256);
+        const float* one = ones_n((size_t)B * Tn);  // once, before any use: ones_n may reallocate
 
         // q̄ = Y0/||Y0||
         CUDA_CHECK(cudaMemsetAsync(c.dY.get(), 0, BD * sizeof(float), st));
@@ -143,32 +163,27 @@ struct FusionGpu::Impl {
         KERNEL_CHECK();
         // Y0 = H0 + G·W2ᵀ + b2:  dH0 = dY0, dW2 += dY0ᵀ·G, db2 += Σ dY0, dG = dY0·W2
         gemm(blas, true, false, D, 4 * D, B, 1.0f, c.dY.get(), D, c.G.get(), 4 * D, 1.0f, g.fc2_w, 4 * D);
-        colsum_add_kernel<<<cols_grid, 256, 0, st>>>(g.fc2_b, c.dY.get(), B, D, D);
-        KERNEL_CHECK();
+        colsum_add(blas, g.fc2_b, c.dY.get(), B, D, D, one);
         gemm(blas, false, false, B, 4 * D, D, 1.0f, c.dY.get(), D, w.fc2_w, 4 * D, 0.0f, c.dF.get(), 4 * D);
         // G = GELU(F1):  dF1 = dG·GELU'(F1)   (in place)
         gelu_backward_kernel<<<grid_1d(4 * BD), 256, 0, st>>>(c.dF.get(), nullptr, c.F1.get(), 4 * BD, true);
         KERNEL_CHECK();
         // F1 = hn·W1ᵀ + b1:  dW1 += dF1ᵀ·hn, db1 += Σ dF1, dhn = dF1·W1
         gemm(blas, true, false, 4 * D, D, B, 1.0f, c.dF.get(), 4 * D, c.hn.get(), D, 1.0f, g.fc1_w, D);
-        colsum_add_kernel<<<cols_grid, 256, 0, st>>>(g.fc1_b, c.dF.get(), B, 4 * D, 4 * D);
-        KERNEL_CHECK();
+        colsum_add(blas, g.fc1_b, c.dF.get(), B, 4 * D, 4 * D, one);
         gemm(blas, false, false, B, D, 4 * D, 1.0f, c.dF.get(), 4 * D, w.fc1_w, D, 0.0f, c.dhn.get(), D);
         // hn = LN2(H0):  dH0 += LN2ᵀ(dhn)
         ln_backward_dx_kernel<<<grid_rows(B), 256, 0, st>>>(c.dY.get(), nullptr, 1, c.dhn.get(), c.H.get(), nullptr,
                                                             w.ln2_w, c.mean2.get(), c.rstd2.get(), B, D);
-        ln_backward_dwdb_kernel<<<cols_grid, 256, 0, st>>>(g.ln2_w, g.ln2_b, c.dhn.get(), c.H.get(), nullptr, 1,
-                                                          c.mean2.get(), c.rstd2.get(), B, D);
+        ln_dwdb(g.ln2_w, g.ln2_b, c.dhn.get(), c.H.get(), nullptr, 1, c.mean2.get(), c.rstd2.get(), B, D);
         KERNEL_CHECK();
         const float* dH = c.dY.get();
         // H0 = x_0 + O·W_oᵀ + b_o:  dW_o += dH0ᵀ·O, db_o += Σ dH0, dO = dH0·W_o   (x_0 is frozen)
         gemm(blas, true, false, D, D, B, 1.0f, dH, D, c.O.get(), D, 1.0f, g.o_w, D);
-        colsum_add_kernel<<<cols_grid, 256, 0, st>>>(g.o_b, dH, B, D, D);
-        KERNEL_CHECK();
+        colsum_add(blas, g.o_b, dH, B, D, D, one);
         gemm(blas, false, false, B, D, D, 1.0f, dH, D, w.o_w, D, 0.0f, c.dO.get(), D);
         // O_h = Z_h·W_v,hᵀ + b_v,h:  dW_v,h += dO_hᵀ·Z_h, db_v += Σ dO, dZ_h = dO_h·W_v,h
-        colsum_add_kernel<<<cols_grid, 256, 0, st>>>(g.v_b, c.dO.get(), B, D, D);
-        KERNEL_CHECK();
+        colsum_add(blas, g.v_b, c.dO.get(), B, D, D, one);
         gemm_batched(blas, true, false, hd, D, B, 1.0f, c.dO.get(), D, hd, c.Z.get(), NH * D, D, 1.0f, g.v_w, D,
                      (long long)hd * D, NH);
         gemm_batched(blas, false, false, B, D, hd, 1.0f, c.dO.get(), D, hd, w.v_w, D, (long long)hd * D, 0.0f,
@@ -184,13 +199,10 @@ struct FusionGpu::Impl {
                      (long long)hd * D, NH);
         // Q = xn_0·W_qᵀ + b_q:  dW_q += dQᵀ·xn_0, db_q += Σ dQ, dxn_0 += dQ·W_q
         gemm(blas, true, false, D, D, B, 1.0f, c.dQ.get(), D, c.xn.get(), Tn * D, 1.0f, g.q_w, D);
-        colsum_add_kernel<<<cols_grid, 256, 0, st>>>(g.q_b, c.dQ.get(), B, D, D);
-        KERNEL_CHECK();
+        colsum_add(blas, g.q_b, c.dQ.get(), B, D, D, one);
         gemm(blas, false, false, B, D, D, 1.0f, c.dQ.get(), D, w.q_w, D, 1.0f, c.dxn.get(), Tn * D);
         // xn_i = LN1(x_i) for every token: dln1_w, dln1_b (the inputs are frozen: no dx)
-        ln_backward_dwdb_kernel<<<cols_grid, 256, 0, st>>>(g.ln1_w, g.ln1_b, c.dxn.get(), c.q, c.nbr, Tn,
-                                                          c.mean1.get(), c.rstd1.get(), B * Tn, D);
-        KERNEL_CHECK();
+        ln_dwdb(g.ln1_w, g.ln1_b, c.dxn.get(), c.q, c.nbr, Tn, c.mean1.get(), c.rstd1.get(), B * Tn, D);
     }
 
     void nce(const float* A, const float* Bm, int N, float s, float* dA, float* dB, float* out2) {
@@ -258,7 +270,8 @@ struct FusionGpu::Impl {
 
     void upload_inputs(const float* V, const float* T, const float* nti, const float* nit, int B, int k) {
         const size_t BD = (size_t)B * dims.d, BKD = BD * k;
-        in_V.reserve(BD), in_T.reserve(BD), in_a.reserve(std::max<size_t>(BKD, 1)), in_b.reserve(std::max<size_t>(BKD, 1));
+        in_V.reserve(BD), in_T.reserve(BD), in_a.reserve(std::max<size_t>(BKD, 1)),
+            in_b.reserve(std::max<size_t>(BKD, 1));
         CUDA_CHECK(cudaMemcpyAsync(in_V.get(), V, BD * 4, cudaMemcpyHostToDevice, st));
         CUDA_CHECK(cudaMemcpyAsync(in_T.get(), T, BD * 4, cudaMemcpyHostToDevice, st));
         if (BKD) {
@@ -304,7 +317,8 @@ FusionGpu::FusionGpu(const FusionModel& model, const AdamW* opt) : impl_(new Imp
     std::vector<unsigned char> mask(I.numel, 0);
     for (const ParamEntry& e : model.table)
         if (e.weight_decay && I.cfg.weight_decay != 0.0) {
-            if (e.offset + e.numel > I.numel) fail("FusionGpu: parameter table entry %s is out of range", e.name.c_str());
+            if (e.offset + e.numel > I.numel)
+                fail("FusionGpu: parameter table entry %s is out of range", e.name.c_str());
             std::fill(mask.begin() + e.offset, mask.begin() + e.offset + e.numel, (unsigned char)1);
         }
     CUDA_CHECK(cudaMemcpy(I.decay.get(), mask.data(), I.numel, cudaMemcpyHostToDevice));
@@ -398,11 +412,24 @@ void layernorm_backward(float* dinp, float* dw, float* db, const float* dout, co
     auto g = up(dout, (size_t)N * C), x = up(inp, (size_t)N * C), dwt = up(w, C), mu = up(mean, N),
          rs = up(rstd, N);
     auto ddx = up(dinp, (size_t)N * C), ddw = up(dw, C), ddb = up(db, C);
+    std::vector<float> one_h(N, 1.0f);
+    auto ones = up(one_h.data(), N);
+    DevBuf<float> terms((size_t)N * C);
     ln_backward_dx_kernel<<<grid_rows(N), 256>>>(ddx.get(), nullptr, 1, g.get(), x.get(), nullptr, dwt.get(), mu.get(),
                                                  rs.get(), N, C);
-    ln_backward_dwdb_kernel<<<ceil_div(C, 256), 256>>>(ddw.get(), ddb.get(), g.get(), x.get(), nullptr, 1, mu.get(),
-                                                       rs.get(), N, C);
+    ln_dw_terms_kernel<<<grid_1d((size_t)N * C), 256>>>(terms.get(), g.get(), x.get(), nullptr, 1, mu.get(), rs.get(),
+                                                        N, C);
     KERNEL_CHECK();
+    cublasHandle_t blas;
+    CUBLAS_CHECK(cublasCreate(&blas));
+    try {
+        colsum_add(blas, ddw.get(), terms.get(), N, C, C, ones.get());
+        colsum_add(blas, ddb.get(), g.get(), N, C, C, ones.get());
+    } catch (...) {
+        cublasDestroy(blas);
+        throw;
+    }
+    cublasDestroy(blas);
     down(dinp, ddx, (size_t)N * C), down(dw, ddw, C), down(db, ddb, C);
 }
 

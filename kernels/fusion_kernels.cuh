@@ -87,20 +87,21 @@ static __global__ void ln_backward_dx_kernel(float* dq, float* dnbr, int Tn, con
         dx[i] += rs * (g[i] * w[i] - m1 - xhat * m2);
     }
 }
-// ... and for the parameters: dw[i] += Σ_n dout[n,i]·xhat[n,i],  db[i] += Σ_n dout[n,i].
-// One thread per column, rows in increasing n (the CPU's order).
-static __global__ void ln_backward_dwdb_kernel(float* dw, float* db, const float* dout, const float* q, const float* nbr,
-                                        int Tn, const float* mean, const float* rstd, int N, int C) {
-    const int i = blockIdx.x * blockDim.x + threadIdx.x;
-    if (i >= C) return;
-    float sw = 0.0f, sb = 0.0f;
-    for (int r = 0; r < N; r++) {
-        const float g = dout[(size_t)r * C + i];
-        sw += g * ((seq_row(q, nbr, Tn, r, C)[i] - mean[r]) * rstd[r]);
-        sb += g;
+// ... and for the parameters: dw[i] += Σ_n dout[n,i]·xhat[n,i],  db[i] += Σ_n dout[n,i]. This kernel
+// forms the products P[n,i] = dout[n,i]·xhat[n,i]; colsum_add() then sums the columns of P and of dout.
+static __global__ void ln_dw_terms_kernel(float* P, const float* dout, const float* q, const float* nbr, int Tn,
+                                          const float* mean, const float* rstd, int N, int C) {
+    const size_t n = (size_t)N * C;
+    for (size_t e = blockIdx.x * (size_t)blockDim.x + threadIdx.x; e < n; e += (size_t)gridDim.x * blockDim.x) {
+        const int r = (int)(e / C), i = (int)(e % C);
+        P[e] = dout[e] * ((seq_row(q, nbr, Tn, r, C)[i] - mean[r]) * rstd[r]);
     }
-    if (dw) dw[i] += sw;
-    if (db) db[i] += sb;
+}
+
+// out[j] += Σ_r M[r·ld + j]  (bias gradients, LayerNorm parameter gradients): a GEMV with a vector of
+// ones through cuBLAS — fast, and deterministic (cuBLAS uses no atomics by default). ones: ≥ rows ones.
+inline void colsum_add(cublasHandle_t h, float* out, const float* M, int rows, int cols, int ld, const float* ones) {
+    gemm(h, false, false, 1, cols, rows, 1.0f, ones, rows, M, ld, 1.0f, out, cols);
 }
 
 // ------------------------------------------------------------------------------- small elementwise
@@ -122,15 +123,6 @@ static __global__ void bias_copy_kernel(float* Y, const float* H, const float* b
     for (size_t e = blockIdx.x * (size_t)blockDim.x + threadIdx.x; e < n; e += (size_t)gridDim.x * blockDim.x)
         Y[e] = H[e] + b2[e % D];
 }
-// out[j] += Σ_r M[r·ld + j], rows in increasing r (fusion_fast add_column_sums; bias gradients).
-static __global__ void colsum_add_kernel(float* out, const float* M, int rows, int cols, int ld) {
-    const int j = blockIdx.x * blockDim.x + threadIdx.x;
-    if (j >= cols) return;
-    float s = 0.0f;
-    for (int r = 0; r < rows; r++) s += M[(size_t)r * ld + j];
-    out[j] += s;
-}
-
 // ------------------------------------------------------------------------------- exact GELU
 // forward (fusion_ops::gelu_forward) with the fc1 bias: F1 = x + b1 (kept for the backward),
 // G = ½·F1·(1 + erf(F1/√2)).
@@ -167,8 +159,8 @@ static __global__ void l2norm_forward_kernel(float* out, float* norm, const floa
     if (lane == 0) norm[r] = nrm;
 }
 // backward of out = x/||x|| (fusion_ops::l2norm_backward): dx += (dout - out·(out·dout)) / ||x||.
-static __global__ void l2norm_backward_kernel(float* dinp, const float* dout, const float* out, const float* norm, int N,
-                                       int C) {
+static __global__ void l2norm_backward_kernel(float* dinp, const float* dout, const float* out, const float* norm,
+                                              int N, int C) {
     const int r = blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32, lane = threadIdx.x % 32;
     if (r >= N) return;
     const float* y = out + (size_t)r * C;
@@ -181,7 +173,8 @@ static __global__ void l2norm_backward_kernel(float* dinp, const float* dout, co
 
 // ------------------------------------------------------------------------------- the query row's attention
 // c_h = s·Q_h·b_k,h  [B, NH]  (fusion_fast, "c_h"); one thread per (b, h), sequential over the head.
-static __global__ void key_bias_scores_kernel(float* c, const float* Q, const float* bk, int B, int NH, int hd, float scale) {
+static __global__ void key_bias_scores_kernel(float* c, const float* Q, const float* bk, int B, int NH, int hd,
+                                              float scale) {
     const int e = blockIdx.x * blockDim.x + threadIdx.x;
     if (e >= B * NH) return;
     const int b = e / NH, h = e % NH, D = NH * hd;
@@ -194,8 +187,8 @@ static __global__ void key_bias_scores_kernel(float* c, const float* Q, const fl
 //   S_i = U_h·xn_i + c_h (i = 0..Tn-1),  A = softmax(S) in fp32,  Z_h[j] = Σ_i A_i xn_i[j].
 // One block per (b, h); warps over i for the dots, threads over j for Z (sum in increasing i).
 // Dynamic shared memory: Tn floats.
-static __global__ void attn_row_forward_kernel(float* A, float* Z, const float* U, const float* cvec, const float* xn, int NH,
-                                        int Tn, int D) {
+static __global__ void attn_row_forward_kernel(float* A, float* Z, const float* U, const float* cvec, const float* xn,
+                                               int NH, int Tn, int D) {
     extern __shared__ __align__(128) unsigned char smem[];
     float* sc = (float*)smem;
     const int bh = blockIdx.x, b = bh / NH;
@@ -324,8 +317,8 @@ static __global__ void nce_cols_kernel(float* col_lse, float* col_term, const fl
 }
 // dloss/dL:  G[i,j] = ½/N·(softmax_row(L)[i,j] + softmax_col(L)[i,j] − 2δ_ij);  ds_part_i = Σ_j G[i,j]·S[i,j]
 // (one block per row; the caller sums ds_part in order).
-static __global__ void nce_grad_kernel(float* G, float* ds_part, const float* S, const float* row_lse, const float* col_lse,
-                                int N, float s) {
+static __global__ void nce_grad_kernel(float* G, float* ds_part, const float* S, const float* row_lse,
+                                       const float* col_lse, int N, float s) {
     __shared__ float red[32];
     const int i = blockIdx.x, lane = threadIdx.x % 32, warp = threadIdx.x / 32, nw = blockDim.x / 32;
     const float h = 0.5f / (float)N;

@@ -406,7 +406,9 @@ inline int grid_for(size_t total, int threads = 256) {
     const size_t g = (total + threads - 1) / threads;
     return (int)std::min<size_t>(std::max<size_t>(g, 1), 65535u * 16);
 }
-inline int rows_grid(int N, int warps_per_block = 8) { return std::max(1, (N + warps_per_block - 1) / warps_per_block); }
+inline int rows_grid(int N, int warps_per_block = 8) {
+    return std::max(1, (N + warps_per_block - 1) / warps_per_block);
+}
 
 }  // namespace tower
 }  // namespace reco

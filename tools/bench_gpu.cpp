@@ -80,7 +80,8 @@ static void random_layer(ClipLayer& L, int C, int M, uint64_t seed) {
 static ClipModel random_clip(bool large) {
     ClipModel m;
     ClipConfig& c = m.cfg;
-    c.vision = large ? ClipTowerConfig{1024, 24, 16, 4096, 1e-5f, true} : ClipTowerConfig{768, 12, 12, 3072, 1e-5f, true};
+    c.vision =
+        large ? ClipTowerConfig{1024, 24, 16, 4096, 1e-5f, true} : ClipTowerConfig{768, 12, 12, 3072, 1e-5f, true};
     c.text = large ? ClipTowerConfig{768, 12, 12, 3072, 1e-5f, true} : ClipTowerConfig{512, 12, 8, 2048, 1e-5f, true};
     c.patch = large ? 14 : 32, c.image_size = 224, c.projection_dim = large ? 768 : 512;
     const int Cv = c.vision.hidden, Ct = c.text.hidden, E = c.projection_dim, P = c.patch, T = c.vision_tokens();
@@ -89,7 +90,8 @@ static ClipModel random_clip(bool large) {
     fill(m.vision.pos_emb, (size_t)T * Cv, 3, 0.02f);
     fill(m.vision.pre_ln_w, Cv, 4, 0.02f, 1), fill(m.vision.pre_ln_b, Cv, 5, 0.02f);
     m.vision.layers.resize(c.vision.layers);
-    for (size_t l = 0; l < m.vision.layers.size(); l++) random_layer(m.vision.layers[l], Cv, c.vision.mlp, 100 + 20 * l);
+    for (size_t l = 0; l < m.vision.layers.size(); l++)
+        random_layer(m.vision.layers[l], Cv, c.vision.mlp, 100 + 20 * l);
     fill(m.vision.post_ln_w, Cv, 6, 0.02f, 1), fill(m.vision.post_ln_b, Cv, 7, 0.02f);
     fill(m.vision.proj, (size_t)E * Cv, 8, 0.02f);
     fill(m.text.tok_emb, (size_t)c.vocab_size * Ct, 9, 0.02f);
@@ -216,7 +218,12 @@ int main(int argc, char** argv) {
         void *a = nullptr, *b = nullptr;
         if (cudaMalloc(&a, bytes) == cudaSuccess && cudaMalloc(&b, bytes) == cudaSuccess) {
             cudaMemset(a, 1, bytes);
-            const double t = time_per_call([&] { cudaMemcpy(b, a, bytes, cudaMemcpyDeviceToDevice); cudaDeviceSynchronize(); }, 1.0);
+            const double t = time_per_call(
+                [&] {
+                    cudaMemcpy(b, a, bytes, cudaMemcpyDeviceToDevice);
+                    cudaDeviceSynchronize();
+                },
+                1.0);
             printf("RESULT device_copy_GBps %.1f\n", 2.0 * bytes / t / 1e9);  // bytes read + written
         }
         cudaFree(a), cudaFree(b);

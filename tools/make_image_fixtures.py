@@ -4,7 +4,7 @@
 Writes tests/fixtures/images/:
   *.png *.bmp *.gif *.tga *.jpg     tiny generated images, one per decoder path (modes L, LA, RGB, RGBA, P, 1,
                                     16-bit, RLE, progressive, CMYK ...)
-  reference.safetensors             uint8 / float32 tensors (names below), metadata = versions used
+  reference.safetensors             uint8 / float32 tensors (names below), metadata: versions used
   reference_shared.safetensors      pipeline_shared/* only (crops of ../shared/data photos), same metadata
 
 Tensors (all uint8 HWC unless said):
@@ -76,7 +76,8 @@ def write_png_raw(path, arr, colour_type):
 
     ihdr = struct.pack(">IIBBBBB", w, h, 16, colour_type, 0, 0, 0)
     with open(path, "wb") as f:
-        f.write(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(raw, 9)) + chunk(b"IEND", b""))
+        f.write(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(raw, 9))
+                + chunk(b"IEND", b""))
 
 
 def make_files():
@@ -198,8 +199,9 @@ def main():
 
     # Real photos at 224: RGB PNG with a fractional long side (451x300 -> 336.7 -> 336), RGBA PNG, a JPEG.
     import transformers
-    meta = {"generator": "tools/make_image_fixtures.py", "pillow": PIL.__version__, "numpy": np.__version__,
-            "transformers": transformers.__version__}
+    # One key: safetensors writes metadata keys in hash order, which would make reruns differ byte-wise.
+    meta = {"generator": f"tools/make_image_fixtures.py pillow={PIL.__version__} numpy={np.__version__} "
+                         f"transformers={transformers.__version__}"}
     save_file(t, os.path.join(OUT, "reference.safetensors"), metadata=meta)
 
     shared = ["skimage/chelsea.png", "skimage/horse.png", "opencv/building.jpg"]
