@@ -19,23 +19,45 @@
 
 #include "ops.h"
 
+#ifndef GEMM_NP
+#define GEMM_NP 4
+#endif
+
 namespace reco {
 
 #if defined(__AVX512F__)
 constexpr int VW = 16;  // floats per vector register
-#else
+#elif defined(__AVX__)
 constexpr int VW = 8;
+#else
+constexpr int VW = 4;   // SSE
 #endif
 typedef float vecf __attribute__((vector_size(VW * sizeof(float))));
 
-#if defined(__AVX512F__)
-constexpr int MR = 12;       // rows of the register tile: 12×2 accumulators of the 32 zmm registers
+#if defined(GEMM_MR)
+constexpr int MR = GEMM_MR;
+#elif defined(__AVX512F__)
+constexpr int MR = 6;        // rows of the register tile: 6×4 accumulators of the 32 zmm registers
 #else
 constexpr int MR = 6;        // 6×2 accumulators of the 16 ymm registers
 #endif
-constexpr int NR = 2 * VW;   // columns of the register tile (two vectors)
-constexpr int KC = 256;      // inner-dimension slice: Wp slice for one panel = KC·NR floats (32 KB with AVX-512)
-constexpr int MC = 96;       // rows per block (a multiple of MR): packed inp block MC·KC floats (96 KB), in L2
+#ifndef GEMM_NV
+#if defined(__AVX512F__)
+#define GEMM_NV 4  // 6×64 tile: per k, 4 loads + 6 broadcasts feed 24 FMAs; 64 divides every CLIP width
+#else
+#define GEMM_NV 2  // 6×16 (AVX2): 12 accumulators of the 16 ymm registers
+#endif
+#endif
+constexpr int NV = GEMM_NV;  // vectors per row of the register tile
+constexpr int NR = NV * VW;  // columns of the register tile
+#ifndef GEMM_KC
+#define GEMM_KC 256
+#endif
+constexpr int KC = GEMM_KC;      // inner-dimension slice: Wp slice for one panel = KC·NR floats (64 KB with AVX-512)
+#ifndef GEMM_MC
+#define GEMM_MC 96
+#endif
+constexpr int MC = GEMM_MC;       // rows per block (a multiple of MR): packed inp block MC·KC floats (96 KB), in L2
 
 static inline vecf load(const float* p) { vecf v; memcpy(&v, p, sizeof v); return v; }
 static inline void store(float* p, vecf v) { memcpy(p, &v, sizeof v); }
@@ -52,33 +74,23 @@ static inline vecf splat(float x) { return vecf{} + x; }
 // accumulate: add onto c (later K slices); else start from the bias (or zero).
 static inline void micro_kernel(int kc, const float* ap, const float* wp, float* c, int ldc, bool accumulate,
                                 const float* bias) {
-    vecf acc[MR][2];
-    for (int r = 0; r < MR; r++) {
-        if (accumulate) {
-            acc[r][0] = load(c + (size_t)r * ldc);
-            acc[r][1] = load(c + (size_t)r * ldc + VW);
-        } else if (bias) {
-            acc[r][0] = load(bias);
-            acc[r][1] = load(bias + VW);
-        } else {
-            acc[r][0] = vecf{};
-            acc[r][1] = vecf{};
-        }
-    }
+    vecf acc[MR][NV];
+    for (int r = 0; r < MR; r++)
+        for (int v = 0; v < NV; v++)
+            acc[r][v] = accumulate ? load(c + (size_t)r * ldc + v * VW) : bias ? load(bias + v * VW) : vecf{};
     for (int k = 0; k < kc; k++) {
-        const vecf w0 = load(wp + (size_t)k * NR), w1 = load(wp + (size_t)k * NR + VW);
+        vecf w[NV];
+        for (int v = 0; v < NV; v++) w[v] = load(wp + (size_t)k * NR + v * VW);
         const float* a = ap + (size_t)k * MR;
         #pragma GCC unroll 16
         for (int r = 0; r < MR; r++) {
             const vecf x = splat(a[r]);
-            acc[r][0] += x * w0;
-            acc[r][1] += x * w1;
+            #pragma GCC unroll 4
+            for (int v = 0; v < NV; v++) acc[r][v] += x * w[v];
         }
     }
-    for (int r = 0; r < MR; r++) {
-        store(c + (size_t)r * ldc, acc[r][0]);
-        store(c + (size_t)r * ldc + VW, acc[r][1]);
-    }
+    for (int r = 0; r < MR; r++)
+        for (int v = 0; v < NV; v++) store(c + (size_t)r * ldc + v * VW, acc[r][v]);
 }
 
 // Pack rows [n0, n_end) × columns [c0, c0+kc) of inp into MR-row strips: ap[strip][k][MR], zero-padded.
@@ -125,7 +137,7 @@ void matmul_forward_packed(float* out, const float* inp, const PackedWeight& pw,
         bias_pad.assign((size_t)panels * NR, 0.0f);
         memcpy(bias_pad.data(), bias, OC * sizeof(float));
     }
-    constexpr int NP = 8;  // panels per task: W slice KC×NP·NR stays in L2 while the rows sweep it
+    constexpr int NP = GEMM_NP;  // panels per task: W slice KC×NP·NR stays in L2 while the rows sweep it
     const int row_blocks = (N + MC - 1) / MC, groups = (panels + NP - 1) / NP;
     // One parallel region; tasks own disjoint output tiles, so no barrier between K slices.
     #pragma omp parallel

@@ -56,7 +56,7 @@ TEST_CASE("text tower equals transformers get_text_features on the tiny fixtures
             l2_normalize_rows(out.data(), B, E);
             auto emb = ref.to_f32("text_embeds", {B, E});
             double d = max_abs_diff(out.data(), emb.data(), out.size());
-            MESSAGE(std::string(dir) << " " << idname << ": text embeds max abs diff " << d << " (raw " << d_raw << ")");
+            MESSAGE(std::string(dir) << " " << std::string(idname) << ": text embeds max abs diff " << d << " (raw " << d_raw << ")");
             CHECK(d <= 2e-4);
             CHECK(d_raw <= 2e-4 * std::max(1.0, max_abs(raw.data(), raw.size())));
         }

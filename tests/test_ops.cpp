@@ -43,3 +43,16 @@ TEST_CASE("activations match their closed forms") {
     // quick_gelu(2) = 2 / (1 + e^-3.404)
     CHECK(q[4] == doctest::Approx(2.0 / (1.0 + std::exp(-3.404))).epsilon(1e-6));
 }
+
+TEST_CASE("the vectorisable exp used by quick_gelu is within 2 ulp of expf on [-87, 88]") {
+    double worst = 0;
+    for (float x = -87.0f; x <= 88.0f; x += 0.000731f) {
+        float a = exp_approx_for_test(x), b = std::exp(x);
+        double ulp = std::fabs((double)a - b) / (std::nextafter(b, INFINITY) - b);
+        worst = std::max(worst, ulp);
+    }
+    MESSAGE("exp_approx worst error: " << worst << " ulp");
+    CHECK(worst <= 2.0);
+    CHECK(exp_approx_for_test(0.0f) == 1.0f);
+    CHECK(exp_approx_for_test(-200.0f) > 0.0f);  // clamped, no denormals or NaN downstream
+}
