@@ -3,6 +3,7 @@
 #include <cerrno>
 #include <cstring>
 #include <fcntl.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <vector>
@@ -81,6 +82,32 @@ void write_file_atomic(const std::string& path, const void* data, size_t n) {
 bool file_exists(const std::string& path) {
     struct stat st;
     return stat(path.c_str(), &st) == 0;
+}
+
+MappedFile::MappedFile(const std::string& path) {
+    const char* p = path.c_str();
+    int fd = open(p, O_RDONLY);
+    if (fd < 0) fail("%s: cannot open: %s", p, strerror(errno));
+    struct stat st;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        close(fd);
+        fail("%s: not a regular file", p);
+    }
+    size_ = (size_t)st.st_size;
+    if (size_ > 0) {
+        map_ = mmap(nullptr, size_, PROT_READ, MAP_PRIVATE, fd, 0);
+        if (map_ == MAP_FAILED) {
+            int e = errno;
+            close(fd);
+            map_ = nullptr;
+            fail("%s: mmap failed: %s", p, strerror(e));
+        }
+    }
+    close(fd);
+}
+
+MappedFile::~MappedFile() {
+    if (map_) munmap(map_, size_);
 }
 
 }  // namespace reco

@@ -30,4 +30,20 @@ void write_file_atomic(const std::string& path, const void* data, size_t n);
 
 bool file_exists(const std::string& path);
 
+// A whole regular file mapped read-only (mmap); unmapped when destroyed. Errors name the file
+// (cannot open, not a regular file, mmap failure). An empty file maps to size() == 0.
+class MappedFile {
+public:
+    explicit MappedFile(const std::string& path);
+    ~MappedFile();
+    MappedFile(const MappedFile&) = delete;
+    MappedFile& operator=(const MappedFile&) = delete;
+    const uint8_t* data() const { return (const uint8_t*)map_; }
+    size_t size() const { return size_; }
+
+private:
+    void* map_ = nullptr;
+    size_t size_ = 0;
+};
+
 }  // namespace reco

@@ -86,28 +86,12 @@ std::string shape_text(const std::vector<int64_t>& dims) {
 
 }  // namespace
 
-NpyMatrix::NpyMatrix(const std::string& path) : path_(path) {
+NpyMatrix::NpyMatrix(const std::string& path) : path_(path), file_(new MappedFile(path)) {
     const char* p = path.c_str();
-    int fd = open(p, O_RDONLY);
-    if (fd < 0) fail("%s: cannot open: %s", p, strerror(errno));
-    struct stat st;
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-        close(fd);
-        fail("%s: not a regular file", p);
-    }
-    size_ = (size_t)st.st_size;
-    if (size_ < 10) {
-        close(fd);
-        fail("%s: not a .npy file (only %zu bytes)", p, size_);
-    }
-    map_ = mmap(nullptr, size_, PROT_READ, MAP_PRIVATE, fd, 0);
-    close(fd);
-    if (map_ == MAP_FAILED) {
-        map_ = nullptr;
-        fail("%s: mmap failed: %s", p, strerror(errno));
-    }
-    try {
-        const uint8_t* b = (const uint8_t*)map_;
+    const size_t size_ = file_->size();
+    if (size_ < 10) fail("%s: not a .npy file (only %zu bytes)", p, size_);
+    {
+        const uint8_t* b = file_->data();
         if (memcmp(b, "\x93NUMPY", 6) != 0) fail("%s: not a .npy file (bad magic; expected \\x93NUMPY)", p);
         int major = b[6], minor = b[7];
         size_t hlen, hstart;
@@ -174,16 +158,10 @@ NpyMatrix::NpyMatrix(const std::string& path) : path_(path) {
             fail("%s: %zu unexpected bytes after the array data (shape %s of %s)", p, have - need,
                  shape_text(shape).c_str(), descr_.c_str());
         data_ = b + data_start;
-    } catch (...) {
-        munmap(map_, size_);
-        map_ = nullptr;
-        throw;
     }
 }
 
-NpyMatrix::~NpyMatrix() {
-    if (map_) munmap(map_, size_);
-}
+NpyMatrix::~NpyMatrix() = default;
 
 void NpyMatrix::row_f32(int64_t i, float* out) const {
     if (i < 0 || i >= rows_) fail("%s: row %lld out of range (%lld rows)", path_.c_str(), (long long)i, (long long)rows_);

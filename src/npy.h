@@ -11,7 +11,10 @@
 // file whose size matches the shape exactly. Everything else is an error naming the file.
 #pragma once
 #include <cstdint>
+#include <memory>
 #include <string>
+
+#include "common.h"
 
 namespace reco {
 
@@ -34,8 +37,7 @@ private:
     std::string path_, descr_;
     int64_t rows_ = 0, cols_ = 0;
     int itemsize_ = 0;
-    void* map_ = nullptr;
-    size_t size_ = 0;
+    std::unique_ptr<MappedFile> file_;
     const uint8_t* data_ = nullptr;
 };
 

@@ -118,28 +118,12 @@ static std::string shape_str(const std::vector<int64_t>& shape) {
 // ---------------------------------------------------------------------------------------------
 // reader
 
-SafeTensors::SafeTensors(const std::string& path) : path_(path) {
+SafeTensors::SafeTensors(const std::string& path) : path_(path), file_(new MappedFile(path)) {
     const char* p = path.c_str();
-    int fd = open(p, O_RDONLY);
-    if (fd < 0) fail("%s: cannot open: %s", p, strerror(errno));
-    struct stat st;
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-        close(fd);
-        fail("%s: not a regular file", p);
-    }
-    size_ = (size_t)st.st_size;
-    if (size_ < 8) {
-        close(fd);
-        fail("%s: not a safetensors file (only %zu bytes; the 8-byte header length is missing)", p, size_);
-    }
-    map_ = mmap(nullptr, size_, PROT_READ, MAP_PRIVATE, fd, 0);
-    close(fd);
-    if (map_ == MAP_FAILED) {
-        map_ = nullptr;
-        fail("%s: mmap failed: %s", p, strerror(errno));
-    }
-    try {
-        const uint8_t* base = (const uint8_t*)map_;
+    const size_t size_ = file_->size();
+    if (size_ < 8) fail("%s: not a safetensors file (only %zu bytes; the 8-byte header length is missing)", p, size_);
+    {
+        const uint8_t* base = file_->data();
         uint64_t hlen = 0;
         for (int i = 7; i >= 0; i--) hlen = (hlen << 8) | base[i];
         if (hlen > size_ - 8)
@@ -209,16 +193,10 @@ SafeTensors::SafeTensors(const std::string& path) : path_(path) {
         tensors_ = sorted;
         index_.clear();
         for (size_t i = 0; i < tensors_.size(); i++) index_[tensors_[i].name] = i;
-    } catch (...) {
-        munmap(map_, size_);
-        map_ = nullptr;
-        throw;
     }
 }
 
-SafeTensors::~SafeTensors() {
-    if (map_) munmap(map_, size_);
-}
+SafeTensors::~SafeTensors() = default;
 
 const TensorInfo& SafeTensors::info(const std::string& name) const {
     auto it = index_.find(name);

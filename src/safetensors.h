@@ -12,6 +12,8 @@
 #include <string>
 #include <vector>
 
+#include "common.h"
+
 namespace reco {
 
 enum class DType { F64, F32, F16, BF16, I64, I32, I16, I8, U8, BOOL };
@@ -58,8 +60,7 @@ public:
 
 private:
     std::string path_;
-    void* map_ = nullptr;
-    size_t size_ = 0;
+    std::unique_ptr<MappedFile> file_;
     const uint8_t* data_ = nullptr;  // start of the tensor data section
     std::vector<TensorInfo> tensors_;
     std::map<std::string, size_t> index_;
