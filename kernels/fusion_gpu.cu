@@ -70,8 +70,8 @@ struct FusionGpu::Impl {
     const float* ones_n(size_t n) {
         if (ones.size() < n) {
             ones.reserve(n);
-            std::vector<float> h(n, 1.0f);
-            CUDA_CHECK(cudaMemcpy(ones.get(), h.data(), n * 4, cudaMemcpyHostToDevice));
+            std::vector<float> h(n, 1.0f);  // pageable: staged before the call returns, so h may go
+            CUDA_CHECK(cudaMemcpyAsync(ones.get(), h.data(), n * 4, cudaMemcpyHostToDevice, st));
         }
         return ones.get();
     }
@@ -322,6 +322,8 @@ FusionGpu::FusionGpu(const FusionModel& model, const AdamW* opt) : impl_(new Imp
             std::fill(mask.begin() + e.offset, mask.begin() + e.offset + e.numel, (unsigned char)1);
         }
     CUDA_CHECK(cudaMemcpy(I.decay.get(), mask.data(), I.numel, cudaMemcpyHostToDevice));
+    // the uploads above ran on the legacy default stream, which does not order the non-blocking stream st
+    CUDA_CHECK(cudaDeviceSynchronize());
 }
 
 FusionGpu::~FusionGpu() = default;

@@ -730,6 +730,8 @@ TopkGpu::TopkGpu(const uint16_t* mem, int N, int d, const TopkGpuOptions& opt) :
             CUDA_CHECK(cudaEventCreateWithFlags(&m.done[b], cudaEventDisableTiming));
         }
     }
+    // the uploads above ran on the legacy default stream, which does not order the non-blocking streams
+    CUDA_CHECK(cudaDeviceSynchronize());
 }
 
 TopkGpu::~TopkGpu() = default;

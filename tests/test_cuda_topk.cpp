@@ -75,8 +75,9 @@ void check_same(const Problem& p, int k, const TopkGpuOptions& opt, const std::s
         bad_score += memcmp(&cs[i], &gs[i], 4) != 0;
         if ((ci[i] != gi[i] || memcmp(&cs[i], &gs[i], 4) != 0) && first == SIZE_MAX) first = i;
     }
-    INFO(what << " Q=" << p.Q << " N=" << p.N << " d=" << p.d << " k=" << k << " path=" << g.last_path()
-              << (g.streaming() ? " streamed" : " resident") << " rescored=" << g.last_rescored());
+    const std::string ran = std::string(g.last_path()) + (g.streaming() ? " streamed" : " resident") +
+                            " rescored=" + std::to_string(g.last_rescored());
+    INFO(what << " Q=" << p.Q << " N=" << p.N << " d=" << p.d << " k=" << k << " path=" << ran);
     if (first != SIZE_MAX)
         INFO("first difference at query " << first / k << " rank " << first % k << ": cpu (" << ci[first] << ", "
                                           << cs[first] << ") gpu (" << gi[first] << ", " << gs[first] << ")");
@@ -107,13 +108,14 @@ TEST_CASE("cuda topk: both paths return the CPU's indices and score bits on rand
                           {2, 300, 768, 300}};
     for (const Case& c : cases) {
         const Problem p = random_problem(c.Q, c.N, c.d, 100 + c.Q + c.N);
-        check_same(p, c.k, path(1), "fused", nullptr, "fused");
+        if (c.k <= 256) check_same(p, c.k, path(1), "fused", nullptr, "fused");  // the fused kernel's limit
         check_same(p, c.k, path(2), "exact", nullptr, "exact");
         check_same(p, c.k, path(0), "automatic");
     }
-    // k beyond the fused kernel's 256 goes to the exact path automatically
+    // k beyond the fused kernel's 256 goes to the exact path automatically; forcing the fused path throws
     const Problem p = random_problem(5, 3000, 64, 5);
     check_same(p, 1000, path(0), "large k", nullptr, "exact");
+    CHECK_THROWS_AS(check_same(p, 300, path(1), "forced fused, k=300"), reco::Error);
 #endif
 }
 
