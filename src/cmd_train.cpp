@@ -39,6 +39,7 @@
 
 #include "checkpoint.h"
 #include "cli.h"
+#include "device.h"
 #include "common.h"
 #include "memory.h"
 #include "neighbour_cache.h"
@@ -202,6 +203,10 @@ static TrainOutcome train(Args& a, const TrainJob& job) {
     fprintf(stderr, "training %lld steps (%lld per epoch, batch %d, k %d, lr %g %s, warm-up %lld)\n",
             (long long)s.total_steps, (long long)spe, s.batch, s.k, s.lr, s.schedule.c_str(), (long long)s.warmup);
     Trainer trainer(data, mem, nb, s, std::move(model), std::move(opt), start);
+    if (resolve_device(a.get("device", "auto")) == Device::CUDA) {
+        trainer.use_cuda();
+        fprintf(stderr, "training on the GPU (%s)\n", cuda_device_name().c_str());
+    }
     TrainLoopOptions o;
     o.log_every = a.get_i64("log-every", job.synthetic ? 0 : 10);
     o.save_every = a.get_i64("save-every", 0);
@@ -301,8 +306,6 @@ static int run_synthetic(Args& a) {
 
 static int run_train(Args& a, int, char**) {
     if (!a.positional().empty()) fail("reco train takes no positional arguments (got '%s')", a.positional()[0].c_str());
-    if (a.has("device") && a.get("device") == "cuda")
-        fprintf(stderr, "note: training runs on the CPU (the CUDA backend covers inference)\n");
     if (!a.has("data") && !a.has("resume")) return run_synthetic(a);
     if (a.has("synthetic-out")) fail("--synthetic-out applies to the synthetic benchmark (no --data)");
     TrainOutcome t = train(a, TrainJob());

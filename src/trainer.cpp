@@ -10,6 +10,9 @@
 
 #include "common.h"
 #include "safetensors.h"
+#if RECO_CUDA
+#include "fusion_gpu.h"
+#endif
 
 namespace reco {
 
@@ -98,6 +101,29 @@ void Trainer::batch_items(int64_t step, std::vector<int>& items) {
     std::copy(perm_.begin() + j * B, perm_.begin() + (j + 1) * B, items.begin());
 }
 
+struct Trainer::Gpu {
+#if RECO_CUDA
+    explicit Gpu(const FusionModel& m, const AdamW& o) : impl(m, &o) {}
+    FusionGpu impl;
+#endif
+};
+
+Trainer::~Trainer() = default;
+
+void Trainer::use_cuda() {
+#if RECO_CUDA
+    gpu_.reset(new Gpu(model, opt));
+#else
+    fail("this build has no CUDA backend (built with CUDA=0)");
+#endif
+}
+
+void Trainer::sync_from_device() {
+#if RECO_CUDA
+    if (gpu_) gpu_->impl.download(model, &opt);
+#endif
+}
+
 float Trainer::step() {
     const int B = settings.batch, k = settings.k, d = data_.d();
     batch_items(step_, items_);
@@ -117,15 +143,24 @@ float Trainer::step() {
         }
     }
     const double lr = schedule_.lr_at(step_);
-    const float loss = fusion_train_step(model, opt, ws_, V_.data(), T_.data(), nbr_txt_img_.data(),
-                                         nbr_img_txt_.data(), B, k, lr);
+    float loss;
+#if RECO_CUDA
+    if (gpu_)
+        loss = gpu_->impl.train_step(V_.data(), T_.data(), nbr_txt_img_.data(), nbr_img_txt_.data(), B, k, lr);
+    else
+#endif
+        loss = fusion_train_step(model, opt, ws_, V_.data(), T_.data(), nbr_txt_img_.data(), nbr_img_txt_.data(), B,
+                                 k, lr);
     if (!std::isfinite(loss))
         fail("training diverged: the loss of step %lld is %g (lower --lr?)", (long long)step_ + 1, (double)loss);
     step_++;
     return loss;
 }
 
-void Trainer::save(const std::string& path) const { save_checkpoint(path, model, &opt, settings, step_); }
+void Trainer::save(const std::string& path) {
+    sync_from_device();
+    save_checkpoint(path, model, &opt, settings, step_);
+}
 
 TrainLoopResult train_loop(Trainer& t, const TrainLoopOptions& o) {
     using clock = std::chrono::steady_clock;
@@ -164,6 +199,7 @@ TrainLoopResult train_loop(Trainer& t, const TrainLoopOptions& o) {
     }
     if (o.progress && r.interrupted) fprintf(stderr, "\ninterrupted at step %lld\n", (long long)t.steps_done());
     if (!o.out.empty() && last_saved != t.steps_done()) t.save(o.out);
+    t.sync_from_device();  // callers evaluate t.model after the loop
     r.seconds = std::chrono::duration<double>(clock::now() - t0).count();
     return r;
 }

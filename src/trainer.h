@@ -15,6 +15,7 @@
 // have (given the same thread count: OpenMP work is split statically).
 #pragma once
 #include <csignal>
+#include <memory>
 #include <cstdint>
 #include <cstdio>
 #include <string>
@@ -52,8 +53,14 @@ public:
     void batch_items(int64_t step, std::vector<int>& items);
     // One training step; returns the loss of the batch before the update.
     float step();
-    // Checkpoint with the AdamW moments (resumable), atomically.
-    void save(const std::string& path) const;
+    // Checkpoint with the AdamW moments (resumable), atomically (syncs from the GPU first).
+    void save(const std::string& path);
+    // Run the steps on the CUDA backend (FusionGpu: parameters, gradients and AdamW moments on the
+    // device, the CPU's operations in the same order). Only in CUDA builds with a device.
+    void use_cuda();
+    // Bring the device's weights and AdamW state back into `model` / `opt` (no-op on the CPU).
+    void sync_from_device();
+    ~Trainer();
 
     TrainSettings settings;
     FusionModel model;
@@ -69,6 +76,8 @@ private:
     std::vector<int> perm_, items_;
     std::vector<float> V_, T_, nbr_txt_img_, nbr_img_txt_;
     FusionTrainWorkspace ws_;
+    struct Gpu;                 // the CUDA state (trainer.cpp), null on the CPU
+    std::unique_ptr<Gpu> gpu_;
 };
 
 struct TrainLoopOptions {

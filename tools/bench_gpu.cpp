@@ -108,7 +108,7 @@ static void bench_towers(double secs) {
         const char* name = large ? "L14" : "B32";
         const double t0 = now();
         ClipModel m = random_clip(large);
-        ClipGpu g(m, /*bf16=*/false, /*max_batch=*/256);
+        ClipGpu g(m, /*bf16=*/false);  // passes of 256 images / 1024 texts
         printf("# towers %s: model built and uploaded in %.1f s (%.0f MB of weights)\n", name, now() - t0,
                g.weight_bytes() / 1e6);
         const int S = m.cfg.image_size, E = m.cfg.projection_dim;
