@@ -26,24 +26,6 @@
 using namespace reco;
 
 #if RECO_CUDA
-#define REQUIRE_CUDA_DEVICE()                                                                                    \
-    do {                                                                                                         \
-        if (cuda_device_count() == 0) {                                                                          \
-            printf("SKIPPED (%s): no CUDA device (%s)\n", doctest::getContextOptions()->currentTest->m_name,     \
-                   cuda_unavailable_reason().c_str());                                                           \
-            return;                                                                                              \
-        }                                                                                                        \
-    } while (0)
-#else
-#define REQUIRE_CUDA_DEVICE()                                         \
-    do {                                                              \
-        printf("SKIPPED (%s): no CUDA device (built without CUDA)\n", \
-               doctest::getContextOptions()->currentTest->m_name);    \
-        return;                                                       \
-    } while (0)
-#endif
-
-#if RECO_CUDA
 namespace {
 
 struct Problem {

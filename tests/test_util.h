@@ -7,6 +7,8 @@
 #include <string>
 #include <sys/stat.h>
 
+#include "device.h"
+
 namespace testutil {
 
 // ../shared/data (the real test data) relative to the repository root, where tests run.
@@ -45,3 +47,22 @@ inline int run_cmd(const std::string& cmd, std::string* out = nullptr) {
     if (out) *out = s;
     return WIFEXITED(st) ? WEXITSTATUS(st) : 128;
 }
+
+// Skip the rest of a CUDA test case, loudly, when no device is present (or CUDA is not built in).
+#if RECO_CUDA
+#define REQUIRE_CUDA_DEVICE()                                                                                    \
+    do {                                                                                                         \
+        if (cuda_device_count() == 0) {                                                                          \
+            printf("SKIPPED (%s): no CUDA device (%s)\n", doctest::getContextOptions()->currentTest->m_name,     \
+                   cuda_unavailable_reason().c_str());                                                           \
+            return;                                                                                              \
+        }                                                                                                        \
+    } while (0)
+#else
+#define REQUIRE_CUDA_DEVICE()                                         \
+    do {                                                              \
+        printf("SKIPPED (%s): no CUDA device (built without CUDA)\n", \
+               doctest::getContextOptions()->currentTest->m_name);    \
+        return;                                                       \
+    } while (0)
+#endif
