@@ -18,6 +18,7 @@
 #include "device.h"
 #include "safetensors.h"
 #include "test_util.h"
+#include "topk_problem.h"
 #include "topk.h"
 #if RECO_CUDA
 #include "topk_gpu.h"
@@ -28,20 +29,8 @@ using namespace reco;
 #if RECO_CUDA
 namespace {
 
-struct Problem {
-    int Q, N, d;
-    std::vector<float> q;
-    std::vector<uint16_t> m;
-};
-
-Problem random_problem(int Q, int N, int d, unsigned seed) {
-    std::mt19937 rng(seed);
-    std::normal_distribution<float> nd(0, 1);
-    Problem p{Q, N, d, std::vector<float>((size_t)Q * d), std::vector<uint16_t>((size_t)N * d)};
-    for (auto& v : p.q) v = nd(rng) / std::sqrt((float)d);
-    for (auto& v : p.m) v = float_to_half(nd(rng) / std::sqrt((float)d));
-    return p;
-}
+using testutil::Problem;
+using testutil::random_problem;
 
 // Run the CPU and the GPU (with the given options) and require identical indices and score bits.
 void check_same(const Problem& p, int k, const TopkGpuOptions& opt, const std::string& what,

@@ -20,6 +20,8 @@
 #include "test_util.h"
 
 using namespace reco;
+using testutil::contains;
+using testutil::error_of;
 
 namespace {
 
@@ -62,17 +64,6 @@ std::string write_npy_f32(const std::string& name, const std::vector<float>& x, 
                      x.size() * 4, major);
 }
 
-template <class F>
-std::string error_of(F f) {
-    try {
-        f();
-    } catch (const Error& e) {
-        return e.what();
-    }
-    return "";
-}
-
-bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
 
 // Any file in the temp dir whose name starts with `prefix` (the output or a leftover temp file)?
 bool any_file_starting(const std::string& prefix) {

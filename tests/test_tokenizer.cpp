@@ -17,6 +17,8 @@
 #include "tokenizer.h"
 
 using namespace reco;
+using testutil::contains;
+using testutil::error_of;
 
 namespace {
 
@@ -111,17 +113,6 @@ std::string abs_path(const std::string& p) {
 }
 
 // The error message of a throwing statement, or "" when it did not throw.
-template <class F>
-std::string error_of(F f) {
-    try {
-        f();
-    } catch (const Error& e) {
-        return e.what();
-    }
-    return "";
-}
-
-bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
 
 }  // namespace
 

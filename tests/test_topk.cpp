@@ -18,26 +18,15 @@
 #include "common.h"
 #include "safetensors.h"
 #include "test_util.h"
+#include "topk_problem.h"
 #include "topk.h"
 
 using namespace reco;
 
 namespace {
 
-struct Problem {
-    int Q, N, d;
-    std::vector<float> q;
-    std::vector<uint16_t> m;
-};
-
-Problem random_problem(int Q, int N, int d, unsigned seed) {
-    std::mt19937 rng(seed);
-    std::normal_distribution<float> nd(0, 1);
-    Problem p{Q, N, d, std::vector<float>((size_t)Q * d), std::vector<uint16_t>((size_t)N * d)};
-    for (auto& v : p.q) v = nd(rng) / std::sqrt((float)d);
-    for (auto& v : p.m) v = float_to_half(nd(rng) / std::sqrt((float)d));
-    return p;
-}
+using testutil::Problem;
+using testutil::random_problem;
 
 // Score of query q and item i in double: fp16 values and fp32 query values are exact in double,
 // so this is the true inner product up to ~1e-16.

@@ -7,6 +7,7 @@
 #include <string>
 #include <sys/stat.h>
 
+#include "common.h"
 #include "device.h"
 
 namespace testutil {
@@ -21,6 +22,19 @@ inline bool exists(const std::string& p) {
     return stat(p.c_str(), &st) == 0;
 }
 inline bool have_shared() { return exists(shared_data() + "/clip/hf_tokenizer/vocab.json"); }
+
+// The message of the reco::Error that f() throws ("" when it throws none).
+template <class F>
+std::string error_of(F f) {
+    try {
+        f();
+    } catch (const reco::Error& e) {
+        return e.what();
+    }
+    return "";
+}
+
+inline bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
 
 }  // namespace testutil
 
