@@ -1,29 +1,46 @@
 # reco — one binary (./reco) and one test runner ($(BUILD)/run_tests).
 #
 #   make              build ./reco (CUDA part included when nvcc is found)
-#   make test         build and run the doctest suite; ends with "N passed, M failed"
+#   make test         build and run the doctest suite; ends with "N passed, M failed, K skipped"
+#   make sanitize     ASan + UBSan build in build-sanitize/ (CUDA=0), then the suite against it
+#   make fuzz         libFuzzer harnesses (tests/fuzz/, clang), each run FUZZ_SECONDS (default 60)
 #   make bench        CPU benchmarks side by side with PyTorch / faiss (see tools/bench.sh)
 #   make CUDA=0       leave the CUDA part out
 #   make NATIVE=0     no -march=native (portable binary)
 #   make BUILD=dir    put objects in another folder (e.g. a CUDA=0 build beside the default one)
+#
+# On a fresh Debian/Ubuntu machine the build installs the Debian packages it needs (stb, doctest)
+# when it runs as root, saying so in one line; otherwise it stops with the command to run
+# (tools/ensure_deps.sh). CXXFLAGS/LDFLAGS given on the command line are added to the required
+# flags, never replace them.
 
 CXX      ?= g++
 NVCC     ?= nvcc
 NATIVE   ?= 1
+SANITIZE ?= 0
 CUDA     ?= $(if $(shell command -v $(NVCC) 2>/dev/null),1,0)
 CUDA_HOME ?= $(patsubst %/bin/,%,$(dir $(shell command -v $(NVCC) 2>/dev/null)))
 CUDA_ARCHS ?= -gencode arch=compute_80,code=sm_80 -gencode arch=compute_90,code=sm_90 \
               -gencode arch=compute_90,code=compute_90
 
+# Headers the build needs, each with the Debian package that provides it.
+DEPS := stb/stb_image.h:libstb-dev doctest/doctest.h:doctest-dev
+
 CXXFLAGS ?= -O3
-CXXFLAGS += -std=c++17 -fopenmp -Wall -Wextra -Isrc -MMD -MP
+REQ_CXXFLAGS := -std=c++17 -fopenmp -Wall -Wextra -Isrc -MMD -MP
+REQ_LDFLAGS  := -fopenmp
 ifeq ($(NATIVE),1)
-CXXFLAGS += -march=native
+REQ_CXXFLAGS += -march=native
 endif
-LDFLAGS  += -fopenmp
+ifeq ($(SANITIZE),1)
+REQ_CXXFLAGS += -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer -g
+REQ_LDFLAGS  += -fsanitize=address,undefined
+endif
 LDLIBS   += -lpthread -lm
 
 BUILD   ?= build
+# The reco binary: ./reco for the default build, $(BUILD)/reco for any other folder.
+BIN     ?= $(if $(filter build,$(BUILD)),reco,$(BUILD)/reco)
 SRC     := $(filter-out src/main.cpp,$(wildcard src/*.cpp))
 OBJ     := $(SRC:src/%.cpp=$(BUILD)/src/%.o)
 TESTSRC := $(wildcard tests/*.cpp)
@@ -32,42 +49,55 @@ TESTOBJ := $(TESTSRC:tests/%.cpp=$(BUILD)/tests/%.o)
 ifeq ($(CUDA),1)
 CU      := $(wildcard kernels/*.cu)
 CU_OBJ  := $(CU:kernels/%.cu=$(BUILD)/kernels/%.o)
-CXXFLAGS += -DRECO_CUDA=1 -Ikernels -I$(CUDA_HOME)/include
+REQ_CXXFLAGS += -DRECO_CUDA=1 -Ikernels -I$(CUDA_HOME)/include
 NVCCFLAGS ?= -O3
-NVCCFLAGS += -std=c++17 $(CUDA_ARCHS) -Isrc -Ikernels -DRECO_CUDA=1 -Xcompiler -fopenmp,-Wall -MMD -MP
+REQ_NVCCFLAGS := -std=c++17 $(CUDA_ARCHS) -Isrc -Ikernels -DRECO_CUDA=1 -Xcompiler -fopenmp,-Wall -MMD -MP
 LDLIBS  += -L$(CUDA_HOME)/lib64 -lcublasLt -lcublas -lcudart_static -ldl -lrt
 else
 CU_OBJ  :=
-CXXFLAGS += -DRECO_CUDA=0
+REQ_CXXFLAGS += -DRECO_CUDA=0
 endif
 
-.PHONY: all test bench gpu-check clean print-ldlibs
-all: reco
+.PHONY: all deps test sanitize fuzz bench gpu-check clean print-ldlibs
+all: $(BIN)
 
-reco: $(BUILD)/src/main.o $(OBJ) $(CU_OBJ)
-	$(CXX) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+# Runs on every make (cheap: one preprocessor call per header); installs or explains what is missing.
+deps:
+	@bash tools/ensure_deps.sh "$(CXX)" $(DEPS)
+
+$(BIN): $(BUILD)/src/main.o $(OBJ) $(CU_OBJ)
+	$(CXX) $(REQ_LDFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/run_tests: $(TESTOBJ) $(OBJ) $(CU_OBJ)
-	$(CXX) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(CXX) $(REQ_LDFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(BUILD)/src/%.o: src/%.cpp
+$(BUILD)/src/%.o: src/%.cpp | deps
 	@mkdir -p $(dir $@)
-	$(CXX) $(CXXFLAGS) -c -o $@ $<
+	$(CXX) $(REQ_CXXFLAGS) $(CXXFLAGS) -c -o $@ $<
 
-$(BUILD)/tests/%.o: tests/%.cpp
+$(BUILD)/tests/%.o: tests/%.cpp | deps
 	@mkdir -p $(dir $@)
-	$(CXX) $(CXXFLAGS) -Itests -c -o $@ $<
+	$(CXX) $(REQ_CXXFLAGS) $(CXXFLAGS) -Itests -c -o $@ $<
 
-$(BUILD)/kernels/%.o: kernels/%.cu
+$(BUILD)/kernels/%.o: kernels/%.cu | deps
 	@mkdir -p $(dir $@)
-	$(NVCC) $(NVCCFLAGS) -c -o $@ $<
+	$(NVCC) $(REQ_NVCCFLAGS) $(NVCCFLAGS) -c -o $@ $<
 
 # The tests read ../shared/data when it is there (and skip visibly when not) and
-# tests/fixtures always. They need ./reco for the command-line tests.
-test: reco $(BUILD)/run_tests
-	OMP_WAIT_POLICY=$${OMP_WAIT_POLICY:-passive} $(BUILD)/run_tests
+# tests/fixtures always. The command-line tests run $(BIN) (RECO_BIN).
+test: $(BIN) $(BUILD)/run_tests
+	RECO_BIN=$(abspath $(BIN)) OMP_WAIT_POLICY=$${OMP_WAIT_POLICY:-passive} $(BUILD)/run_tests
 
-bench: reco
+# ASan + UBSan, CUDA off, objects in build-sanitize/: ./reco and build/ are left alone.
+sanitize:
+	$(MAKE) --no-print-directory BUILD=build-sanitize CUDA=0 SANITIZE=1 CXXFLAGS="-O1 $(filter-out -O%,$(CXXFLAGS))" test
+
+# libFuzzer harnesses: tests/fuzz/Makefile (clang from Debian), each for FUZZ_SECONDS.
+FUZZ_SECONDS ?= 60
+fuzz:
+	$(MAKE) --no-print-directory -f tests/fuzz/fuzz.mk FUZZ_SECONDS=$(FUZZ_SECONDS) run
+
+bench: $(BIN)
 	bash tools/bench.sh
 
 print-ldlibs:
@@ -77,6 +107,6 @@ gpu-check:
 	bash tools/gpu_check.sh
 
 clean:
-	rm -rf $(BUILD) reco
+	rm -rf build build-sanitize build-fuzz reco
 
 -include $(OBJ:.o=.d) $(TESTOBJ:.o=.d) $(CU_OBJ:.o=.d) $(BUILD)/src/main.d

@@ -72,7 +72,7 @@ TEST_CASE("reco embed equals transformers: texts (tokenizer + tower) and image f
         auto images = read_lines(std::string(fx) + "/images.txt");
         // the empty text is refused by the CLI (bad input); the tower test covers its token ids
         std::vector<size_t> text_rows;
-        std::string cmd = "./reco embed --device cpu --model " + dir;
+        std::string cmd = testutil::reco_bin() + "embed --device cpu --model " + dir;
         for (size_t t = 0; t < texts.size(); t++)
             if (!texts[t].empty()) { cmd += " --text " + shell_quote(texts[t]); text_rows.push_back(t); }
         for (auto& i : images) cmd += " --image " + testutil::shared_data() + "/images/" + i;
@@ -107,7 +107,7 @@ TEST_CASE("reco classify ranks labels with CLIP's softmax over exp(logit_scale)Â
     // the quickgelu fixture: logits_per_image from transformers for the fixture images Ã— texts
     std::string fx = kModels[0], dir = model_dir(fx);
     std::string out;
-    int rc = run_cmd("./reco classify --device cpu --model " + dir + " " + testutil::shared_data() +
+    int rc = run_cmd(testutil::reco_bin() + "classify --device cpu --model " + dir + " " + testutil::shared_data() +
                          "/images/coco/000000039769.png --labels 'cat,dog,diagram' --top 3",
                      &out);
     REQUIRE_MESSAGE(rc == 0, out);
@@ -128,27 +128,27 @@ TEST_CASE("reco classify ranks labels with CLIP's softmax over exp(logit_scale)Â
 
 TEST_CASE("command-line errors: missing model, bad image, unknown option, missing input") {
     std::string out;
-    CHECK(run_cmd("./reco embed --model /nonexistent --text hi", &out) == 1);
+    CHECK(run_cmd(testutil::reco_bin() + "embed --model /nonexistent --text hi", &out) == 1);
     CHECK(out.find("model directory '/nonexistent' not found") != std::string::npos);
     CHECK(out.find("weights/download.sh") != std::string::npos);
-    CHECK(run_cmd("./reco embed --bogus 1", &out) == 1);
+    CHECK(run_cmd(testutil::reco_bin() + "embed --bogus 1", &out) == 1);
     CHECK(out.find("unknown option --bogus") != std::string::npos);
-    CHECK(run_cmd("./reco nosuchcommand", &out) == 2);
-    CHECK(run_cmd("./reco info /nonexistent.safetensors", &out) == 1);
+    CHECK(run_cmd(testutil::reco_bin() + "nosuchcommand", &out) == 2);
+    CHECK(run_cmd(testutil::reco_bin() + "info /nonexistent.safetensors", &out) == 1);
     CHECK(out.find("/nonexistent.safetensors: cannot open") != std::string::npos);
     REQUIRE_SHARED_DATA();
     std::string dir = model_dir(kModels[0]);
-    CHECK(run_cmd("./reco embed --model " + dir + " --image /nonexistent.jpg", &out) == 1);
+    CHECK(run_cmd(testutil::reco_bin() + "embed --model " + dir + " --image /nonexistent.jpg", &out) == 1);
     CHECK(out.find("/nonexistent.jpg") != std::string::npos);
-    CHECK(run_cmd("./reco embed --model " + dir, &out) == 1);
+    CHECK(run_cmd(testutil::reco_bin() + "embed --model " + dir, &out) == 1);
     CHECK(out.find("nothing to embed") != std::string::npos);
-    CHECK(run_cmd("./reco embed --model " + dir + " --text ''", &out) == 1);
+    CHECK(run_cmd(testutil::reco_bin() + "embed --model " + dir + " --text ''", &out) == 1);
     CHECK(out.find("empty text") != std::string::npos);
     std::string long_text;
     for (int i = 0; i < 100; i++) long_text += "word ";
-    CHECK(run_cmd("./reco embed --model " + dir + " --text '" + long_text + "'", &out) == 0);
+    CHECK(run_cmd(testutil::reco_bin() + "embed --model " + dir + " --text '" + long_text + "'", &out) == 0);
     CHECK(out.find("longer than 77 tokens, truncated") != std::string::npos);
-    CHECK(run_cmd("./reco info " + dir, &out) == 0);
+    CHECK(run_cmd(testutil::reco_bin() + "info " + dir, &out) == 0);
     CHECK(out.find("parameters: ") != std::string::npos);
     CHECK(out.find("vision_model.pre_layrnorm.weight") != std::string::npos);
 }

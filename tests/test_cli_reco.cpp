@@ -74,7 +74,7 @@ TEST_CASE("worked example: pairs TSV -> memory build -> search -> train -> class
     std::string out;
 
     // 1. memory build (= embed --pairs)
-    int rc = run_cmd("./reco memory build --device cpu --model " + model + " --pairs " + pairs + " --out " + mem, &out);
+    int rc = run_cmd(testutil::reco_bin() + "memory build --device cpu --model " + model + " --pairs " + pairs + " --out " + mem, &out);
     REQUIRE_MESSAGE(rc == 0, out);
     CHECK(out.find("items/s") != std::string::npos);  // progress on stderr
     {
@@ -87,7 +87,7 @@ TEST_CASE("worked example: pairs TSV -> memory build -> search -> train -> class
 
     // 2. search: an image of the memory finds itself first (score ≈ 1), with its caption
     std::string chelsea = testutil::shared_data() + "/images/skimage/chelsea.png";
-    rc = run_cmd("./reco search --device cpu --model " + model + " --memory " + mem + " --image " + chelsea + " --k 3", &out);
+    rc = run_cmd(testutil::reco_bin() + "search --device cpu --model " + model + " --memory " + mem + " --image " + chelsea + " --k 3", &out);
     REQUIRE_MESSAGE(rc == 0, out);
     {
         int rank = 0, index = -1;
@@ -99,19 +99,19 @@ TEST_CASE("worked example: pairs TSV -> memory build -> search -> train -> class
         CHECK(score > 0.9995);      // fp16 memory: 1 up to rounding
     }
     CHECK(out.find("a facial photo of a tabby cat") != std::string::npos);
-    rc = run_cmd("./reco search --model " + model + " --memory " + mem + " --text 'a tabby cat' --k 100", &out);
+    rc = run_cmd(testutil::reco_bin() + "search --model " + model + " --memory " + mem + " --text 'a tabby cat' --k 100", &out);
     CHECK(rc == 1);
     CHECK(out.find("larger than the memory") != std::string::npos);
 
     // 3. train on the memory itself (self-pairs excluded), a few steps
     const std::string ckpt = dir + "/fusion.safetensors";
-    rc = run_cmd("./reco train --device cpu --data " + mem + " --memory " + mem + " --k 4 --batch 16 --steps 6 --heads 4 "
+    rc = run_cmd(testutil::reco_bin() + "train --device cpu --data " + mem + " --memory " + mem + " --k 4 --batch 16 --steps 6 --heads 4 "
                  "--log-every 1 --out " + ckpt, &out);
     REQUIRE_MESSAGE(rc == 0, out);
     CHECK(out.find("step 6 loss ") != std::string::npos);
 
     // 4. classify with retrieval, explained
-    rc = run_cmd("./reco classify " + chelsea + " --device cpu --model " + model + " --labels 'cat,dog,rocket,horse' --memory " +
+    rc = run_cmd(testutil::reco_bin() + "classify " + chelsea + " --device cpu --model " + model + " --labels 'cat,dog,rocket,horse' --memory " +
                      mem + " --fusion " + ckpt + " --k 4 --explain",
                  &out);
     REQUIRE_MESSAGE(rc == 0, out);
@@ -119,14 +119,14 @@ TEST_CASE("worked example: pairs TSV -> memory build -> search -> train -> class
     CHECK(out.find("retrieved for the image") != std::string::npos);
     CHECK(out.find("a facial photo of a tabby cat") != std::string::npos);  // itself, first neighbour
     for (const char* refine : {"image", "text", "none"}) {
-        rc = run_cmd("./reco classify " + chelsea + " --model " + model + " --labels 'cat,dog' --memory " + mem +
+        rc = run_cmd(testutil::reco_bin() + "classify " + chelsea + " --model " + model + " --labels 'cat,dog' --memory " + mem +
                          " --fusion " + ckpt + " --refine " + refine,
                      &out);
         CHECK_MESSAGE(rc == 0, out);
     }
 
     // 5. eval: frozen vs RECO side by side
-    rc = run_cmd("./reco eval zeroshot --data " + mem + " --memory " + mem + " --fusion " + ckpt, &out);
+    rc = run_cmd(testutil::reco_bin() + "eval zeroshot --data " + mem + " --memory " + mem + " --fusion " + ckpt, &out);
     CHECK_MESSAGE(rc == 0, out);
 }
 
@@ -146,10 +146,10 @@ TEST_CASE("pairs TSV errors name the line: missing TAB, empty caption, unreadabl
           << good << "\tthe same cat\n";
     }
     std::string out;
-    CHECK(run_cmd("./reco embed --model " + model + " --pairs " + bad + " --out " + out_file, &out) == 1);
+    CHECK(run_cmd(testutil::reco_bin() + "embed --model " + model + " --pairs " + bad + " --out " + out_file, &out) == 1);
     CHECK(out.find("bad.tsv:2: no TAB") != std::string::npos);
     CHECK_FALSE(testutil::exists(out_file));
-    REQUIRE(run_cmd("./reco embed --model " + model + " --pairs " + bad + " --out " + out_file + " --skip-bad", &out) == 0);
+    REQUIRE(run_cmd(testutil::reco_bin() + "embed --model " + model + " --pairs " + bad + " --out " + out_file + " --skip-bad", &out) == 0);
     CHECK(out.find("skipping " + bad + ":2") != std::string::npos);
     CHECK(out.find("skipping " + bad + ":3: empty caption") != std::string::npos);
     CHECK(out.find("skipping " + bad + ":4") != std::string::npos);
@@ -161,7 +161,7 @@ TEST_CASE("pairs TSV errors name the line: missing TAB, empty caption, unreadabl
         std::ofstream f(bad);
         f << good << "\ta cat\n" << dir << "/missing.png\ta missing image\n";
     }
-    CHECK(run_cmd("./reco embed --model " + model + " --pairs " + bad + " --out " + dir + "/x.safetensors", &out) == 1);
+    CHECK(run_cmd(testutil::reco_bin() + "embed --model " + model + " --pairs " + bad + " --out " + dir + "/x.safetensors", &out) == 1);
     CHECK(out.find("bad.tsv:2: ") != std::string::npos);
     CHECK(out.find("missing.png") != std::string::npos);
     CHECK_FALSE(testutil::exists(dir + "/x.safetensors"));

@@ -56,7 +56,7 @@ TEST_CASE("cuda device: --device auto|cpu|cuda resolves, and never crashes witho
 
 TEST_CASE("cuda device: a command-line --device cuda fails cleanly without a device") {
     if (cuda_device_count() > 0) {
-        printf("SKIPPED (%s): a CUDA device is present\n", doctest::getContextOptions()->currentTest->m_name);
+        testutil::skip("a CUDA device is present");
         return;
     }
     REQUIRE_SHARED_DATA();  // a loadable model dir = a tiny fixture model + the real tokenizer files
@@ -69,13 +69,13 @@ TEST_CASE("cuda device: a command-line --device cuda fails cleanly without a dev
     REQUIRE(system(("ln -s " + fx + "config.json " + fx + "model.safetensors " + abs_tok + "vocab.json " + abs_tok +
                     "merges.txt " + dir + "/").c_str()) == 0);
     std::string out;
-    int rc = run_cmd("./reco embed --model " + dir + " --text hello --device cuda", &out);
+    int rc = run_cmd(testutil::reco_bin() + "embed --model " + dir + " --text hello --device cuda", &out);
     CHECK(rc == 1);
     CHECK(out.find("--device cuda: no CUDA device available") != std::string::npos);
-    rc = run_cmd("./reco embed --model " + dir + " --text hello --device auto", &out);
+    rc = run_cmd(testutil::reco_bin() + "embed --model " + dir + " --text hello --device auto", &out);
     CHECK(rc == 0);
     CHECK(out.find("reco: no CUDA device found; running on the CPU") != std::string::npos);
-    rc = run_cmd("./reco embed --model " + dir + " --text hello --device gpu", &out);
+    rc = run_cmd(testutil::reco_bin() + "embed --model " + dir + " --text hello --device gpu", &out);
     CHECK(rc == 1);
     CHECK(out.find("--device must be auto, cpu or cuda (got 'gpu')") != std::string::npos);
     REQUIRE(system(("rm -rf " + dir).c_str()) == 0);
@@ -92,7 +92,7 @@ static float chain(const float* x, const uint16_t* m, int d) {
 
 TEST_CASE("cuda top-k filter bound: chain(q,m)·2^σ ≤ Σ m·h + ||m||·E for random and adversarial rows") {
 #if !RECO_CUDA
-    printf("SKIPPED (%s): built without CUDA\n", doctest::getContextOptions()->currentTest->m_name);
+    testutil::skip("built without CUDA");
 #else
     std::mt19937 rng(7);
     std::normal_distribution<float> nd(0, 1);

@@ -340,7 +340,7 @@ TEST_CASE("memory import-npy: writes a memory file from .npy pairs") {
     std::string ctext = "a red car\r\n\nzebra \xE2\x9C\x93\n";
     write_file_atomic(caps, ctext.data(), ctext.size());
     std::string out = tmpdir() + "/imported.safetensors", log;
-    int rc = run_cmd("./reco memory import-npy --image-npy " + a + " --text-npy " + b + " --captions " + caps +
+    int rc = run_cmd(testutil::reco_bin() + "memory import-npy --image-npy " + a + " --text-npy " + b + " --captions " + caps +
                          " --model openai/clip-vit-base-patch32 --out " + out, &log);
     INFO(log);
     REQUIRE(rc == 0);
@@ -365,7 +365,7 @@ TEST_CASE("memory import-npy: every bad input fails, names the problem and write
     std::string out = tmpdir() + "/never.safetensors";
     auto fails_with = [&](const std::string& args, const std::string& msg) {
         std::string log;
-        int rc = run_cmd("./reco memory import-npy " + args + " --out " + out, &log);
+        int rc = run_cmd(testutil::reco_bin() + "memory import-npy " + args + " --out " + out, &log);
         INFO(args << "\n" << log);
         CHECK(rc != 0);
         CHECK(contains(log, msg));
@@ -398,6 +398,6 @@ TEST_CASE("memory import-npy: every bad input fails, names the problem and write
     fails_with("--image-npy " + a, "--text-npy is required");
     fails_with("--image-npy " + a + " --text-npy " + tmpdir() + "/nope.npy", "nope.npy: cannot open");
     std::string log;
-    CHECK(run_cmd("./reco memory frobnicate", &log) != 0);
+    CHECK(run_cmd(testutil::reco_bin() + "memory frobnicate", &log) != 0);
     CHECK(contains(log, "unknown action 'frobnicate'"));
 }

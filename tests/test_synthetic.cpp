@@ -172,7 +172,7 @@ TEST_CASE("synthetic cli: `reco train` without --data says so, trains, and ends 
     TmpDir tmp("reco_synth_cli");
     const std::string dir = tmp.path;
     std::string out;
-    REQUIRE(run_cmd("(./reco train --steps 60 --synthetic-out " + dir + " --out " + dir + "/f.safetensors 2>" + dir +
+    REQUIRE(run_cmd("(" + testutil::reco_bin() + "train --steps 60 --synthetic-out " + dir + " --out " + dir + "/f.safetensors 2>" + dir +
                         "/err.txt)",
                     &out) == 0);
     const std::string err = read_file(dir + "/err.txt");
@@ -194,7 +194,7 @@ TEST_CASE("synthetic cli: `reco train` without --data says so, trains, and ends 
         CHECK(e.has_captions());
     }
     std::string ev;
-    REQUIRE(run_cmd("./reco eval zeroshot --data " + dir + "/eval.safetensors --memory " + dir +
+    REQUIRE(run_cmd(testutil::reco_bin() + "eval zeroshot --data " + dir + "/eval.safetensors --memory " + dir +
                         "/memory.safetensors --fusion " + dir + "/f.safetensors",
                     &ev) == 0);
     double f2 = -1, b2 = -1;
@@ -206,11 +206,11 @@ TEST_CASE("synthetic cli: `reco train` without --data says so, trains, and ends 
     CHECK(std::fabs(f2 - frozen) <= 0.051);
     CHECK(std::fabs(b2 - reco) <= 0.051);
     // retrieval evaluation runs on the same files (memory as data: own pair excluded)
-    REQUIRE(run_cmd("./reco eval retrieval --data " + dir + "/eval.safetensors --memory " + dir +
+    REQUIRE(run_cmd(testutil::reco_bin() + "eval retrieval --data " + dir + "/eval.safetensors --memory " + dir +
                         "/memory.safetensors --fusion " + dir + "/f.safetensors",
                     &ev) == 0);
     CHECK(contains(ev, "RECO (both)"));
     // --memory without --data is refused, not silently ignored
-    CHECK(run_cmd("./reco train --memory " + dir + "/memory.safetensors", &ev) == 1);
+    CHECK(run_cmd(testutil::reco_bin() + "train --memory " + dir + "/memory.safetensors", &ev) == 1);
     CHECK(contains(ev, "needs --data"));
 }

@@ -286,7 +286,7 @@ TEST_CASE("tokenizer: reco tokenize command") {
     REQUIRE(symlink(abs_path(vocab_dir() + "/vocab.json").c_str(), (d.path + "/vocab.json").c_str()) == 0);
     REQUIRE(symlink(abs_path(vocab_dir() + "/merges.txt").c_str(), (d.path + "/merges.txt").c_str()) == 0);
     std::string out;
-    int rc = run_cmd("./reco tokenize --model " + d.path + " 'a photo of a cat' '' 'Hello, world!'", &out);
+    int rc = run_cmd(testutil::reco_bin() + "tokenize --model " + d.path + " 'a photo of a cat' '' 'Hello, world!'", &out);
     INFO(out);
     REQUIRE(rc == 0);
     std::vector<std::string> lines = split(out, '\n');
@@ -297,13 +297,13 @@ TEST_CASE("tokenizer: reco tokenize command") {
     CHECK(lines[2] == join_ids(padded({49406, 3306, 267, 1002, 256, 49407})));
 
     // no text, missing directory, missing vocab.json: clear errors, exit status 1
-    CHECK(run_cmd("./reco tokenize --model " + d.path, &out) == 1);
+    CHECK(run_cmd(testutil::reco_bin() + "tokenize --model " + d.path, &out) == 1);
     CHECK(contains(out, "TEXT"));
-    CHECK(run_cmd("./reco tokenize --model " + d.path + "/nope x", &out) == 1);
+    CHECK(run_cmd(testutil::reco_bin() + "tokenize --model " + d.path + "/nope x", &out) == 1);
     CHECK(contains(out, "/nope"));
     TempDir only_merges;
     REQUIRE(symlink(abs_path(vocab_dir() + "/merges.txt").c_str(), (only_merges.path + "/merges.txt").c_str()) == 0);
-    CHECK(run_cmd("./reco tokenize --model " + only_merges.path + " x", &out) == 1);
+    CHECK(run_cmd(testutil::reco_bin() + "tokenize --model " + only_merges.path + " x", &out) == 1);
     CHECK(contains(out, only_merges.path + "/vocab.json"));
 }
 

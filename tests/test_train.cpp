@@ -402,7 +402,7 @@ TEST_CASE("train cli: --log-every 1 prints one 'step n loss v' line per step; th
     int rc = 0;
     // data == memory: self-excluded neighbours; file order, constant lr
     std::vector<std::string> lines = stdout_lines(
-        "./reco train --data " + data + " --memory " + data + " --k 3 --batch 16 --steps 5 --heads 2 --seed 5" +
+        testutil::reco_bin() + "train --data " + data + " --memory " + data + " --k 3 --batch 16 --steps 5 --heads 2 --seed 5" +
             " --no-shuffle --schedule constant --log-every 1 --out " + dir + "/f.safetensors",
         &rc, err);
     REQUIRE(rc == 0);
@@ -465,7 +465,7 @@ TEST_CASE("train cli: 3 steps + --resume 3 steps == 6 steps: same losses, byte-e
     const std::string dir = make_tmp_dir(), data = dir + "/d.safetensors", mem = dir + "/m.safetensors";
     write_random(data, 40, 16, 51);
     write_random(mem, 70, 16, 52);
-    const std::string common = "./reco train --data " + data + " --memory " + mem +
+    const std::string common = testutil::reco_bin() + "train --data " + data + " --memory " + mem +
                                " --k 4 --batch 16 --steps 6 --heads 2 --seed 3 --warmup 2 --lr 2e-3 --log-every 1";
     int rc = 0;
     std::vector<std::string> a = stdout_lines(common + " --out " + dir + "/a.safetensors", &rc, dir + "/e1");
@@ -474,7 +474,7 @@ TEST_CASE("train cli: 3 steps + --resume 3 steps == 6 steps: same losses, byte-e
         stdout_lines(common + " --stop-after 3 --out " + dir + "/b.safetensors", &rc, dir + "/e2");
     REQUIRE(rc == 0);
     const std::string b_bytes = slurp(dir + "/b.safetensors");
-    std::vector<std::string> c = stdout_lines("./reco train --resume " + dir + "/b.safetensors --out " + dir +
+    std::vector<std::string> c = stdout_lines(testutil::reco_bin() + "train --resume " + dir + "/b.safetensors --out " + dir +
                                                   "/c.safetensors --log-every 1",
                                               &rc, dir + "/e3");
     REQUIRE(rc == 0);
@@ -497,7 +497,7 @@ TEST_CASE("train cli: 3 steps + --resume 3 steps == 6 steps: same losses, byte-e
     CHECK(ci.opt.t == 1);
     // a resumed run keeps its settings
     std::string out;
-    CHECK(run_cmd("./reco train --resume " + dir + "/b.safetensors --k 5 --out " + dir + "/x.safetensors", &out) == 1);
+    CHECK(run_cmd(testutil::reco_bin() + "train --resume " + dir + "/b.safetensors --k 5 --out " + dir + "/x.safetensors", &out) == 1);
     CHECK(contains(out, "differs from the checkpoint"));
     CHECK_FALSE(file_exists(dir + "/x.safetensors"));
 }
@@ -509,7 +509,7 @@ TEST_CASE("train cli: bad inputs fail with a message naming the file and leave n
     const std::string out_ck = dir + "/out.safetensors";
     auto fails = [&](const std::string& args, const std::string& expect) {
         std::string out;
-        const int rc = run_cmd("./reco train " + args + " --steps 2 --batch 8 --heads 2 --out " + out_ck, &out);
+        const int rc = run_cmd(testutil::reco_bin() + "train " + args + " --steps 2 --batch 8 --heads 2 --out " + out_ck, &out);
         INFO(args, " → ", out);
         CHECK(rc == 1);
         CHECK(contains(out, expect));
@@ -537,17 +537,17 @@ TEST_CASE("train cli: bad inputs fail with a message naming the file and leave n
     // batch larger than the data, missing files, an output folder that does not exist
     {
         std::string out;
-        CHECK(run_cmd("./reco train --data " + data + " --memory " + mem + " --batch 64 --steps 1 --out " + out_ck,
+        CHECK(run_cmd(testutil::reco_bin() + "train --data " + data + " --memory " + mem + " --batch 64 --steps 1 --out " + out_ck,
                       &out) == 1);
         CHECK(contains(out, "batch 64 is larger than the data"));
-        CHECK(run_cmd("./reco train --data " + data + " --memory " + mem + " --steps 1 --batch 8 --out " + dir +
+        CHECK(run_cmd(testutil::reco_bin() + "train --data " + data + " --memory " + mem + " --steps 1 --batch 8 --out " + dir +
                           "/no/such/dir/f.safetensors",
                       &out) == 1);
         CHECK(contains(out, "does not exist"));
     }
     fails("--data " + dir + "/missing.safetensors --memory " + mem, "missing.safetensors");
     // checkpoints: truncated, another width, not a checkpoint
-    REQUIRE(run_cmd("./reco train --data " + data + " --memory " + mem + " --steps 2 --batch 8 --heads 2 --out " +
+    REQUIRE(run_cmd(testutil::reco_bin() + "train --data " + data + " --memory " + mem + " --steps 2 --batch 8 --heads 2 --out " +
                     dir + "/good.safetensors") == 0);
     const std::string good = slurp(dir + "/good.safetensors"), trunc = dir + "/trunc.safetensors";
     write_file_atomic(trunc, good.data(), good.size() / 2);

@@ -36,14 +36,23 @@ std::string error_of(F f) {
 
 inline bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
 
+// The reco binary the command-line tests run: $RECO_BIN (set by `make test` / `make sanitize`), else ./reco.
+inline std::string reco_bin() {
+    const char* env = getenv("RECO_BIN");
+    return std::string(env && *env ? env : "./reco") + " ";
+}
+
+// Marks the running test case as skipped (test_main.cpp counts it apart from the passed ones)
+// and prints the visible SKIPPED line.
+void skip(const char* why);
+
 }  // namespace testutil
 
 // Skip the rest of a test case, loudly, when ../shared/data is absent.
 #define REQUIRE_SHARED_DATA()                                                                   \
     do {                                                                                        \
         if (!testutil::have_shared()) {                                                         \
-            printf("SKIPPED (%s): ../shared/data not found; set RECO_SHARED_DATA\n",            \
-                   doctest::getContextOptions()->currentTest->m_name);                         \
+            testutil::skip("../shared/data not found; set RECO_SHARED_DATA");                 \
             return;                                                                             \
         }                                                                                       \
     } while (0)
@@ -67,16 +76,14 @@ inline int run_cmd(const std::string& cmd, std::string* out = nullptr) {
 #define REQUIRE_CUDA_DEVICE()                                                                                    \
     do {                                                                                                         \
         if (cuda_device_count() == 0) {                                                                          \
-            printf("SKIPPED (%s): no CUDA device (%s)\n", doctest::getContextOptions()->currentTest->m_name,     \
-                   cuda_unavailable_reason().c_str());                                                           \
+            testutil::skip(("no CUDA device (" + cuda_unavailable_reason() + ")").c_str());                      \
             return;                                                                                              \
         }                                                                                                        \
     } while (0)
 #else
 #define REQUIRE_CUDA_DEVICE()                                         \
     do {                                                              \
-        printf("SKIPPED (%s): no CUDA device (built without CUDA)\n", \
-               doctest::getContextOptions()->currentTest->m_name);    \
+        testutil::skip("no CUDA device (built without CUDA)");       \
         return;                                                       \
     } while (0)
 #endif
