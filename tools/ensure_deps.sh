@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # ensure_deps.sh — make sure the headers/libraries the build needs are present.
 #
-# Usage: tools/ensure_deps.sh CXX "header:debian-package" ...
-# For each pair, checks that CXX can #include <header>. What is missing is installed
+# Usage: tools/ensure_deps.sh CXX "header:debian-package" "cmd=program:debian-package" ...
+# For each pair, checks that CXX can #include <header> (or that the program is on the PATH). What is missing is installed
 # with apt-get when we run as root on a Debian/Ubuntu machine (one line says so);
 # otherwise we stop with the exact command to run. Prints nothing when all is there.
 set -u
@@ -11,7 +11,9 @@ missing=()
 for pair in "$@"; do
     header=${pair%%:*}
     pkg=${pair#*:}
-    if ! printf '#include <%s>\n' "$header" | "$cxx" -x c++ -E - >/dev/null 2>&1; then
+    if [ "${header#cmd=}" != "$header" ]; then
+        command -v "${header#cmd=}" >/dev/null 2>&1 || missing+=("$pkg")
+    elif ! printf '#include <%s>\n' "$header" | "$cxx" -x c++ -E - >/dev/null 2>&1; then
         missing+=("$pkg")
     fi
 done
