@@ -239,8 +239,6 @@ std::vector<float> clip_preprocess(const ImageU8& img, int size) {
     return out;
 }
 
-std::vector<float> load_and_preprocess(const std::string& path, int size) {
-    return clip_preprocess(load_image_rgb(path), size);
-}
+// load_and_preprocess is in image_decode.cpp: it holds the decoded image in the in-flight memory budget.
 
 }  // namespace reco

@@ -19,6 +19,8 @@
 //   - RLE-compressed BMP and some 16-bit BMP/TGA variants: stb_image refuses files that PIL opens.
 //   - Truncated files are refused (PIL raises "image file is truncated"); stb_image alone would pad BMP,
 //     TGA and GIF data with zeros, so those three are checked against their headers first.
+//   - A PNG whose compressed data inflates to more than its header's image (by over the bound's ~1 MiB
+//     slack) is refused as a decompression bomb; PIL would stop at the image's end and ignore the rest.
 //   - EXIF orientation is ignored, as by PIL's Image.open (HF's CLIPImageProcessor does not transpose).
 //   - 16-bit greyscale PNG: PIL opens it as mode "I;16" and convert("RGB") SATURATES every value above 255
 //     to 255 (it does not scale); we copy that on purpose so that embeddings match HF. Every other 16-bit PNG
@@ -36,11 +38,31 @@ struct ImageU8 {
     std::vector<uint8_t> rgb;
 };
 
-// Refused before decoding (read from the header with stbi_info), so a small file that claims a huge
-// size never allocates gigabytes.
+// Limits, all checked from the header before anything is decoded (so a small file that claims a huge size
+// never allocates gigabytes):
+//   - kMaxImageSide per side and kMaxImagePixels in all: 64 Mpixel (8192×8192) holds every camera photo
+//     (a 61-Mpixel 9504×6336 full-frame one included); PIL itself only warns from 89 Mpixel on.
+//   - the memory the decode may need: stb_image's working memory is bounded from the header per format
+//     (decode_memory_bound in image_decode.cpp), in bytes per pixel: JPEG 4.5 (baseline 4:2:0) to 15
+//     (progressive CMYK), BMP/TGA 8, GIF 9, PNG up to 16 (a 16-bit RGBA one: inflated rows + image; stb
+//     decodes 16-bit PNGs at 16 bits even through its 8-bit API) or 32 (interlaced 16-bit RGBA); plus the
+//     file and our 3-byte/pixel RGB. Every stb allocation is charged against that bound, so nothing a file
+//     contains can make one decode use more. Images whose total is over kMaxDecodeBytes (1.5 GiB) are
+//     refused: every 8-bit image up to 64 Mpixel fits (worst, an interlaced RGBA PNG: 19 B/px, 1.2 GiB),
+//     16-bit non-interlaced ones too; interlaced 16-bit RGBA PNGs fit up to ~46 Mpixel. Measured (one
+//     8192×8192 16-bit RGBA PNG): 1.05 GB peak RSS.
+//   - kDecodeBytesInFlight: decodes running at once (one per OpenMP thread in `reco memory build`) wait until
+//     their bounds fit this process-wide budget together, so peak decode memory does not grow with threads.
+//     load_and_preprocess keeps the decoded image in the budget until it is cropped. Measured, two
+//     8192×8192 16-bit RGBA PNGs decoded by two threads: 1.05 GB peak RSS (2.1 GB without the budget).
+//   - kMaxImageFileBytes: the file itself (256 MiB: a 64-Mpixel 8-bit RGB image stored uncompressed is
+//     192 MiB). It is read whole before its header can be checked, so it enters the budget only then: files
+//     being read are bounded by threads × this limit, not by the budget.
 constexpr int kMaxImageSide = 16384;
-constexpr int64_t kMaxImagePixels = 128LL * 1024 * 1024;
-constexpr int64_t kMaxImageFileBytes = 1LL << 30;
+constexpr int64_t kMaxImagePixels = 64LL * 1024 * 1024;
+constexpr int64_t kMaxDecodeBytes = 1536LL << 20;
+constexpr int64_t kDecodeBytesInFlight = 2LL << 30;
+constexpr int64_t kMaxImageFileBytes = 256LL << 20;
 
 // OPENAI_CLIP_MEAN / OPENAI_CLIP_STD (transformers image_utils; openai clip.py _transform).
 constexpr double kClipMean[3] = {0.48145466, 0.4578275, 0.40821073};
@@ -51,6 +73,13 @@ constexpr double kClipStd[3] = {0.26862954, 0.26130258, 0.27577711};
 ImageU8 load_image_rgb(const std::string& path);
 // The same from the file's bytes already in memory; `what` names the source in error messages.
 ImageU8 decode_image_rgb(const std::string& bytes, const std::string& what);
+
+// Memory of the calling thread's last decode (for tests): the most stb_image held at once, and the bound it
+// was allowed (decode_memory_bound of the header).
+struct DecodeMemory {
+    int64_t stb_peak = 0, stb_bound = 0;
+};
+DecodeMemory last_decode_memory();
 
 // Pillow's two-pass antialiased bicubic (a = -0.5) with 22-bit fixed-point coefficients.
 ImageU8 resize_bicubic_pil(const ImageU8& src, int out_w, int out_h);

@@ -1,15 +1,18 @@
 // test_image.cpp — image decoding, Pillow bicubic resize, HF center crop and the CLIPImageProcessor
 // pipeline against references dumped from Pillow / transformers by tools/make_image_fixtures.py
 // (tests/fixtures/images/reference.safetensors), plus bad-input handling.
+#include <atomic>
 #include <chrono>
 #include <cstring>
 #include <stdlib.h>
 #include <string>
+#include <thread>
 #include <unistd.h>
 #include <vector>
 
 #include "common.h"
 #include "image.h"
+#include "image_memory.h"
 #include "safetensors.h"
 #include "test_util.h"
 
@@ -395,4 +398,118 @@ TEST_CASE("image: extreme aspect ratios stay small (only the crop window is resa
     for (int y = 0; y < 224; y++)
         for (int x = 1; x < 224; x++)
             for (int c = 0; c < 3; c++) REQUIRE(crop.rgb[(y * 224 + x) * 3 + c] == crop.rgb[(y * 224) * 3 + c]);
+}
+
+TEST_CASE("image: the JPEG checks run on what stb_image parses as JPEG (0xFF fill bytes before FF D8)") {
+    // stb's JPEG reader skips any number of 0xFF fill bytes before its SOI; a sniffer that wanted FF D8 first
+    // called this TGA and skipped the Huffman-table guard, and stb wrote past its 257-entry table (UBSan).
+    const std::string bad = "tests/fixtures/bad_images/fill_byte_dht_640.jpg";
+    EXPECT_ERROR([&] { load_image_rgb(bad); }, {bad, "Huffman table with 640 symbols"});
+    // A valid JPEG behind fill bytes is still a JPEG, decoded as without them.
+    const std::string jpg = read_file(kDir + "photo_61x90.jpg");
+    std::string filled = write_temp("filled.jpg", "\xFF\xFF" + jpg);
+    CHECK(diff(load_image_rgb(filled), load_image_rgb(kDir + "photo_61x90.jpg")).max == 0);
+}
+
+TEST_CASE("image: top-down BMP (negative height) decodes; absurd BMP heights name the real size") {
+    // rgb_topdown_37x23.bmp: rgb_37x23.bmp with its height negated and its rows stored in the other order.
+    ImageU8 td = load_image_rgb(kDir + "rgb_topdown_37x23.bmp");
+    CHECK(td.w == 37);
+    CHECK(td.h == 23);
+    CHECK(diff(td, ref_image("decode/rgb_37x23.bmp")).max == 0);  // PIL's pixels of the bottom-up file
+    std::string big = bmp_header(30000, 0);
+    big.replace(22, 4, le32((uint32_t)-30000));
+    std::string p = write_temp("topdown_big.bmp", big);
+    EXPECT_ERROR([&] { load_image_rgb(p); }, {p, "30000x30000", "over the limit"});
+    big.replace(22, 4, le32(0x80000000u));  // INT_MIN: |height| does not fit an int
+    p = write_temp("topdown_min.bmp", big);
+    EXPECT_ERROR([&] { load_image_rgb(p); }, {p, "30000x2147483648", "over the limit"});
+    big = bmp_header(0, 5);
+    big.replace(18, 4, le32((uint32_t)-7));
+    p = write_temp("negwidth.bmp", big);
+    EXPECT_ERROR([&] { load_image_rgb(p); }, {p, "negative width"});
+}
+
+TEST_CASE("image: a truncated or corrupt file is reported for its own format") {
+    // stb_image's last failure reason could come from another format's signature test ("bad png sig" for a
+    // truncated progressive JPEG); each format's loader is now called directly.
+    struct Case {
+        const char* file;
+        double keep;  // fraction of the file kept
+        const char* fmt;
+    };
+    for (Case c : {Case{"photo_prog_61x90.jpg", 0.5, "JPEG"}, Case{"photo_prog_61x90.jpg", 0.1, "JPEG"},
+                   Case{"photo_61x90.jpg", 0.5, "JPEG"}, Case{"grey_61x90.jpg", 0.3, "JPEG"},
+                   Case{"rgb_61x90.png", 0.5, "PNG"}, Case{"pal_trns_61x90.png", 0.2, "PNG"},
+                   Case{"rgb16_37x23.png", 0.6, "PNG"}}) {
+        std::string b = read_file(kDir + c.file);
+        std::string t = write_temp(std::string("cut_") + c.file, b.substr(0, (size_t)(b.size() * c.keep)));
+        std::string msg = testutil::error_of([&] { load_image_rgb(t); });
+        INFO(std::string(c.file) << " cut to " << c.keep << ": " << msg);
+        CHECK(testutil::contains(msg, t));
+        CHECK(testutil::contains(msg, std::string("corrupt ") + c.fmt));
+        CHECK(!testutil::contains(msg, "png sig"));
+    }
+}
+
+TEST_CASE("image: decode memory is bounded from the header, per image and in flight") {
+    // The bound holds stb's real peak for every fixture and shared photo (how tight: printed).
+    std::vector<std::string> files;
+    for (const TensorInfo& ti : refs().tensors())
+        if (starts_with(ti.name, "decode/")) files.push_back(kDir + ti.name.substr(7));
+    for (const TensorInfo& ti : refs_shared().tensors())
+        if (starts_with(ti.name, "pipeline_shared/") && !testutil::shared_data().empty())
+            files.push_back(testutil::shared_data() + "/images/" + ti.name.substr(16));
+    double worst = 0;
+    for (const std::string& f : files) {
+        if (access(f.c_str(), R_OK) != 0) continue;
+        ImageU8 im = load_image_rgb(f);
+        DecodeMemory m = last_decode_memory();
+        INFO(f << ": stb peak " << m.stb_peak << " bytes, bound " << m.stb_bound);
+        CHECK(m.stb_peak > 0);
+        CHECK(m.stb_peak <= m.stb_bound);
+        worst = std::max(worst, (double)m.stb_peak / m.stb_bound);
+    }
+    MESSAGE(files.size() << " images: stb's peak is at most " << 100 * worst << "% of its header bound");
+
+    // A 64×64 PNG whose IDAT inflates to 16 MiB (a zlib bomb, 16 KB on disk) is refused at the bound (~1 MiB),
+    // not decoded through a 16 MiB buffer.
+    const std::string bomb = "tests/fixtures/bad_images/zlib_bomb_64x64.png";
+    EXPECT_ERROR([&] { load_image_rgb(bomb); }, {bomb, "more memory than its 64x64 header implies"});
+    CHECK(last_decode_memory().stb_peak <= last_decode_memory().stb_bound);
+
+    // The biggest images are refused from the header when decoding them could need more than kMaxDecodeBytes:
+    // an interlaced 16-bit RGBA PNG of 8192×8192 (stb: inflate buffer doubled + image + pass image).
+    std::string ihdr = png_header(8192, 8192);
+    ihdr[24] = 16, ihdr[25] = 6, ihdr[28] = 1;
+    std::string body = ihdr.substr(12, 17);
+    ihdr.replace(29, 4, be32(crc32(body)));
+    std::string p = write_temp("interlaced16.png", ihdr);
+    EXPECT_ERROR([&] { load_image_rgb(p); }, {p, "8192x8192 PNG needs up to", "MB limit"});
+}
+
+TEST_CASE("image: decodes in flight wait for the process-wide budget") {
+    // Reservations only (no memory behind them): while one thread holds most of kDecodeBytesInFlight, a
+    // second that does not fit waits for its release; one that fits does not wait.
+    using namespace std::chrono;
+    std::atomic<bool> released{false};
+    int64_t big = kDecodeBytesInFlight * 3 / 4;
+    auto* first = new image_memory::DecodeReservation(big);
+    std::thread releaser([&] {
+        std::this_thread::sleep_for(milliseconds(300));
+        released = true;
+        delete first;
+    });
+    {
+        image_memory::DecodeReservation small(kDecodeBytesInFlight / 8);  // fits beside it: no wait
+        CHECK(!released);
+    }
+    {
+        image_memory::DecodeReservation second(big);  // does not fit: waits
+        CHECK(released);
+        CHECK(image_memory::in_flight_bytes() == big);
+    }
+    releaser.join();
+    CHECK(image_memory::in_flight_bytes() == 0);
+    CHECK(image_memory::in_flight_peak() <= kDecodeBytesInFlight);
 }
