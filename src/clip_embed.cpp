@@ -2,6 +2,7 @@
 #include "clip_embed.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 
 #include "common.h"
@@ -35,6 +36,19 @@ ClipEncoder::ClipEncoder(const std::string& model_dir, const std::string& device
 
 ClipEncoder::~ClipEncoder() = default;
 
+// The towers' raw output must be finite before it is normalised and used: NaN compares false with
+// everything, so a NaN embedding would be printed, stored, or ranked (top-k, classify) as if valid.
+// Finite weights and config values can still overflow to Inf inside the network; this is the one
+// place every command's embeddings pass through, on either device.
+static void check_finite(const std::vector<float>& out, int n, int E, const char* tower, const std::string& dir) {
+    for (int i = 0; i < n; i++)
+        for (int k = 0; k < E; k++)
+            if (!std::isfinite(out[(size_t)i * E + k]))
+                fail("%s: the %s tower produced a non-finite embedding (NaN or Inf) for input %d of the batch; "
+                     "the model's weights overflow (is the checkpoint corrupt?)",
+                     dir.c_str(), tower, i + 1);
+}
+
 std::vector<float> ClipEncoder::embed_pixels(const float* pixels, int n) {
     const int E = dim();
     std::vector<float> out((size_t)n * E);
@@ -44,6 +58,7 @@ std::vector<float> ClipEncoder::embed_pixels(const float* pixels, int n) {
     else
 #endif
         clip_encode_images(model_, pixels, n, out.data());
+    check_finite(out, n, E, "image", model_.dir);
     l2_normalize_rows(out.data(), n, E);
     return out;
 }
@@ -57,6 +72,7 @@ std::vector<float> ClipEncoder::embed_token_ids(const int* ids, int n) {
     else
 #endif
         clip_encode_texts(model_, ids, n, out.data());
+    check_finite(out, n, E, "text", model_.dir);
     l2_normalize_rows(out.data(), n, E);
     return out;
 }

@@ -2,6 +2,9 @@
 // Every tensor's shape is checked against the config; errors name the file and the tensor.
 #include "clip_model.h"
 
+#include <cmath>
+#include <cstdint>
+#include <cstring>
 #include <mutex>
 
 #include "common.h"
@@ -10,84 +13,170 @@
 
 namespace reco {
 
-// Read an integer field, falling back to transformers' CLIPConfig default when absent.
-static int get_int(const Json& j, const char* key, int def, const std::string& path) {
+// Upper bounds on config sizes. The largest public CLIPs (ViT-bigG/14: width 1664, MLP 8192,
+// 48 layers, 336 px / 14 = 24 patches per side) are far inside them; anything beyond is a broken
+// config, refused before a single product of sizes is formed or a byte allocated from it.
+static const int kMaxWidth = 16384;      // hidden_size, projection_dim
+static const int kMaxMlp = 65536;        // intermediate_size
+static const int kMaxLayers = 256;       // num_hidden_layers
+static const int kMaxImage = 4096;       // image_size (pixels per side)
+static const int kMaxGrid = 128;         // patches per side: ≤ 16385 vision tokens
+static const int kMaxVocab = 1 << 20;    // vocab_size (reco's BPE uses ids < 49408)
+static const int kMaxPositions = 65536;  // max_position_embeddings (reco uses the first 77)
+
+// What a JSON value is, for "got ..." in messages.
+static std::string describe(const Json& v) {
+    switch (v.type) {
+        case Json::Number: return strformat("%.17g", v.num);
+        case Json::String: return "a string";
+        case Json::Bool: return v.b ? "true" : "false";
+        case Json::Array: return "an array";
+        case Json::Object: return "an object";
+        default: return "null";
+    }
+}
+
+// An integer field in [lo, hi], falling back to transformers' CLIPConfig default when absent.
+// `section` is "text_config.", "vision_config." or "" (top level), for the message.
+static int get_int(const Json& j, const char* section, const char* key, int def, int lo, int hi,
+                   const std::string& path) {
     const Json* v = j.find(key);
     if (!v || v->type == Json::Null) return def;
-    if (!v->is_int() || v->num <= 0 || v->num > 1e7) fail("%s: '%s' must be a positive integer", path.c_str(), key);
+    if (!v->is_int() || v->num < lo || v->num > hi)
+        fail("%s: %s%s must be an integer in [%d, %d] (got %s)", path.c_str(), section, key, lo, hi,
+             describe(*v).c_str());
     return (int)v->num;
 }
 
-static float get_float(const Json& j, const char* key, float def, const std::string& path) {
-    const Json* v = j.find(key);
-    if (!v || v->type == Json::Null) return def;
-    if (v->type != Json::Number) fail("%s: '%s' must be a number", path.c_str(), key);
-    return (float)v->num;
+// layer_norm_eps: finite and in (0, 1] once rounded to float (0 or NaN would make every LayerNorm
+// of a constant row, or every row, NaN).
+static float get_eps(const Json& j, const char* section, const std::string& path) {
+    const Json* v = j.find("layer_norm_eps");
+    if (!v || v->type == Json::Null) return 1e-5f;
+    const float f = v->type == Json::Number ? (float)v->num : NAN;
+    if (!(f > 0.0f && f <= 1.0f))
+        fail("%s: %slayer_norm_eps must be a finite number in (0, 1] (got %s)", path.c_str(), section,
+             describe(*v).c_str());
+    return f;
 }
 
-static bool parse_act(const Json& j, const std::string& path) {
+static bool parse_act(const Json& j, const char* section, const std::string& path) {
     const Json* v = j.find("hidden_act");
     if (!v) return true;  // transformers' default for CLIP is quick_gelu
     if (v->type == Json::String && v->str == "quick_gelu") return true;
     if (v->type == Json::String && v->str == "gelu") return false;
-    fail("%s: unsupported hidden_act '%s' (reco supports quick_gelu and gelu)", path.c_str(),
-         v->type == Json::String ? v->str.c_str() : "?");
+    fail("%s: %shidden_act '%s' is not supported (reco supports quick_gelu and gelu)", path.c_str(), section,
+         v->type == Json::String ? v->str.c_str() : describe(*v).c_str());
 }
 
-ClipConfig parse_clip_config(const std::string& path) {
-    Json j = parse_json(read_file(path), path);
+// One tower's sizes; defaults are transformers' CLIPTextConfig / CLIPVisionConfig (ViT-B/32).
+static ClipTowerConfig parse_tower(const Json& j, const char* section, bool text, const std::string& path) {
+    ClipTowerConfig t;
+    t.hidden = get_int(j, section, "hidden_size", text ? 512 : 768, 1, kMaxWidth, path);
+    t.mlp = get_int(j, section, "intermediate_size", text ? 2048 : 3072, 1, kMaxMlp, path);
+    t.layers = get_int(j, section, "num_hidden_layers", 12, 1, kMaxLayers, path);
+    t.heads = get_int(j, section, "num_attention_heads", text ? 8 : 12, 1, kMaxWidth, path);
+    t.eps = get_eps(j, section, path);
+    t.quick_gelu = parse_act(j, section, path);
+    if (t.hidden % t.heads)
+        fail("%s: %shidden_size %d is not divisible by num_attention_heads %d", path.c_str(), section, t.hidden,
+             t.heads);
+    return t;
+}
+
+ClipConfig clip_config_from_json(const Json& j, const std::string& path) {
     if (j.type != Json::Object) fail("%s: not a JSON object", path.c_str());
     const Json* tc = j.find("text_config");
     const Json* vc = j.find("vision_config");
     if (!tc || tc->type != Json::Object || !vc || vc->type != Json::Object)
         fail("%s: not a CLIP config (text_config / vision_config missing)", path.c_str());
+    const char *T = "text_config.", *V = "vision_config.";
     ClipConfig c;
-    // defaults are transformers' CLIPTextConfig / CLIPVisionConfig defaults (ViT-B/32)
-    c.text.hidden = get_int(*tc, "hidden_size", 512, path);
-    c.text.mlp = get_int(*tc, "intermediate_size", 2048, path);
-    c.text.layers = get_int(*tc, "num_hidden_layers", 12, path);
-    c.text.heads = get_int(*tc, "num_attention_heads", 8, path);
-    c.text.eps = get_float(*tc, "layer_norm_eps", 1e-5f, path);
-    c.text.quick_gelu = parse_act(*tc, path);
-    c.vocab_size = get_int(*tc, "vocab_size", 49408, path);
-    c.max_positions = get_int(*tc, "max_position_embeddings", 77, path);
-    c.vision.hidden = get_int(*vc, "hidden_size", 768, path);
-    c.vision.mlp = get_int(*vc, "intermediate_size", 3072, path);
-    c.vision.layers = get_int(*vc, "num_hidden_layers", 12, path);
-    c.vision.heads = get_int(*vc, "num_attention_heads", 12, path);
-    c.vision.eps = get_float(*vc, "layer_norm_eps", 1e-5f, path);
-    c.vision.quick_gelu = parse_act(*vc, path);
-    c.image_size = get_int(*vc, "image_size", 224, path);
-    c.patch = get_int(*vc, "patch_size", 32, path);
-    c.projection_dim = get_int(j, "projection_dim", 512, path);
-    if (c.image_size % c.patch) fail("%s: image_size %d is not a multiple of patch_size %d", path.c_str(), c.image_size, c.patch);
-    if (c.text.hidden % c.text.heads) fail("%s: text hidden_size not divisible by num_attention_heads", path.c_str());
-    if (c.vision.hidden % c.vision.heads) fail("%s: vision hidden_size not divisible by num_attention_heads", path.c_str());
-    if (c.max_positions < 77) fail("%s: max_position_embeddings %d < 77", path.c_str(), c.max_positions);
-    if (c.vocab_size < 49408) fail("%s: vocab_size %d is smaller than CLIP's 49408", path.c_str(), c.vocab_size);
+    c.text = parse_tower(*tc, T, true, path);
+    c.vocab_size = get_int(*tc, T, "vocab_size", 49408, 49408, kMaxVocab, path);  // CLIP's BPE needs 49408 ids
+    c.max_positions = get_int(*tc, T, "max_position_embeddings", 77, 77, kMaxPositions, path);  // 77 tokens
+    c.vision = parse_tower(*vc, V, false, path);
+    c.image_size = get_int(*vc, V, "image_size", 224, 1, kMaxImage, path);
+    c.patch = get_int(*vc, V, "patch_size", 32, 1, kMaxImage, path);
+    c.projection_dim = get_int(j, "", "projection_dim", 512, 1, kMaxWidth, path);
+    if (c.image_size % c.patch)
+        fail("%s: vision_config.image_size %d is not a multiple of vision_config.patch_size %d", path.c_str(),
+             c.image_size, c.patch);
+    if (c.grid() > kMaxGrid)
+        fail("%s: vision_config.image_size / patch_size = %d patches per side; reco allows at most %d", path.c_str(),
+             c.grid(), kMaxGrid);
     return c;
 }
 
-static void load_layer(const SafeTensors& st, const std::string& pre, int C, int M, ClipLayer& L) {
-    auto t = [&](const std::string& n, std::vector<int64_t> shape) { return st.to_f32(pre + n, shape); };
-    L.ln1_w = t("layer_norm1.weight", {C});
-    L.ln1_b = t("layer_norm1.bias", {C});
-    L.qkv_w.clear();
-    L.qkv_b.clear();
-    for (const char* p : {"q_proj", "k_proj", "v_proj"}) {  // fused in q, k, v order
-        auto w = t(std::string("self_attn.") + p + ".weight", {C, C});
-        auto b = t(std::string("self_attn.") + p + ".bias", {C});
-        L.qkv_w.insert(L.qkv_w.end(), w.begin(), w.end());
-        L.qkv_b.insert(L.qkv_b.end(), b.begin(), b.end());
+ClipConfig parse_clip_config(const std::string& path) {
+    return clip_config_from_json(parse_json(read_file(path), path), path);
+}
+
+// Calls fn(name, shape, dst) for every tensor the config implies, dst being the vector of m it fills
+// (q, k and v all go to qkv_w / qkv_b, in that order: one fused [3C, C] matrix). Written once, used
+// twice: to check the whole checkpoint header before any weight is converted, then to load.
+// m's layer vectors must already have the config's lengths.
+template <class Fn>
+static void for_each_tensor(const ClipConfig& c, ClipModel& m, Fn&& fn) {
+    auto layer = [&](const std::string& pre, int64_t C, int64_t M, ClipLayer& L) {
+        fn(pre + "layer_norm1.weight", {C}, L.ln1_w);
+        fn(pre + "layer_norm1.bias", {C}, L.ln1_b);
+        for (const char* p : {"q_proj", "k_proj", "v_proj"}) {
+            fn(pre + "self_attn." + p + ".weight", {C, C}, L.qkv_w);
+            fn(pre + "self_attn." + p + ".bias", {C}, L.qkv_b);
+        }
+        fn(pre + "self_attn.out_proj.weight", {C, C}, L.out_w);
+        fn(pre + "self_attn.out_proj.bias", {C}, L.out_b);
+        fn(pre + "layer_norm2.weight", {C}, L.ln2_w);
+        fn(pre + "layer_norm2.bias", {C}, L.ln2_b);
+        fn(pre + "mlp.fc1.weight", {M, C}, L.fc1_w);
+        fn(pre + "mlp.fc1.bias", {M}, L.fc1_b);
+        fn(pre + "mlp.fc2.weight", {C, M}, L.fc2_w);
+        fn(pre + "mlp.fc2.bias", {C}, L.fc2_b);
+    };
+    const int64_t Cv = c.vision.hidden, Ct = c.text.hidden, E = c.projection_dim, P = c.patch;
+    ClipVision& v = m.vision;
+    fn("vision_model.embeddings.patch_embedding.weight", {Cv, 3, P, P}, v.patch_w);
+    fn("vision_model.embeddings.class_embedding", {Cv}, v.class_emb);
+    fn("vision_model.embeddings.position_embedding.weight", {(int64_t)c.vision_tokens(), Cv}, v.pos_emb);
+    fn("vision_model.pre_layrnorm.weight", {Cv}, v.pre_ln_w);
+    fn("vision_model.pre_layrnorm.bias", {Cv}, v.pre_ln_b);
+    for (int l = 0; l < c.vision.layers; l++)
+        layer("vision_model.encoder.layers." + std::to_string(l) + ".", Cv, c.vision.mlp, v.layers[l]);
+    fn("vision_model.post_layernorm.weight", {Cv}, v.post_ln_w);
+    fn("vision_model.post_layernorm.bias", {Cv}, v.post_ln_b);
+    fn("visual_projection.weight", {E, Cv}, v.proj);
+    ClipText& t = m.text;
+    fn("text_model.embeddings.token_embedding.weight", {(int64_t)c.vocab_size, Ct}, t.tok_emb);
+    fn("text_model.embeddings.position_embedding.weight", {(int64_t)c.max_positions, Ct}, t.pos_emb);
+    for (int l = 0; l < c.text.layers; l++)
+        layer("text_model.encoder.layers." + std::to_string(l) + ".", Ct, c.text.mlp, t.layers[l]);
+    fn("text_model.final_layer_norm.weight", {Ct}, t.final_ln_w);
+    fn("text_model.final_layer_norm.bias", {Ct}, t.final_ln_b);
+    fn("text_projection.weight", {E, Ct}, t.proj);
+}
+
+// How many encoder layers PREFIX has in the checkpoint (layers 0..n-1 present, by their first tensor).
+static int checkpoint_layers(const SafeTensors& st, const std::string& prefix) {
+    int n = 0;
+    while (n <= kMaxLayers && st.has(prefix + std::to_string(n) + ".layer_norm1.weight")) n++;
+    return n;
+}
+
+// Index of the first NaN or ±Inf in v, or v.size(). One branch-free pass (an integer OR over the
+// exponent bits vectorises; std::isfinite in a loop with an early exit does not).
+static size_t first_non_finite(const std::vector<float>& v) {
+    uint32_t bad = 0;
+    const float* p = v.data();
+    for (size_t i = 0; i < v.size(); i++) {
+        uint32_t b;
+        std::memcpy(&b, p + i, 4);
+        bad |= (uint32_t)((b & 0x7F800000u) == 0x7F800000u);
     }
-    L.out_w = t("self_attn.out_proj.weight", {C, C});
-    L.out_b = t("self_attn.out_proj.bias", {C});
-    L.ln2_w = t("layer_norm2.weight", {C});
-    L.ln2_b = t("layer_norm2.bias", {C});
-    L.fc1_w = t("mlp.fc1.weight", {M, C});
-    L.fc1_b = t("mlp.fc1.bias", {M});
-    L.fc2_w = t("mlp.fc2.weight", {C, M});
-    L.fc2_b = t("mlp.fc2.bias", {C});
+    if (!bad) return v.size();
+    for (size_t i = 0; i < v.size(); i++)
+        if (!std::isfinite(v[i])) return i;
+    return v.size();
 }
 
 ClipModel ClipModel::load(const std::string& dir) {
@@ -101,49 +190,52 @@ ClipModel ClipModel::load(const std::string& dir) {
                  "Download the safetensors file (weights/download.sh) or convert it.", st_path.c_str());
         fail("%s: missing (a model directory needs config.json and model.safetensors)", st_path.c_str());
     }
-    m.cfg = parse_clip_config(cfg_path);
     {
         Json j = parse_json(read_file(cfg_path), cfg_path);
+        m.cfg = clip_config_from_json(j, cfg_path);
         const Json* n = j.find("_name_or_path");
         m.name = (n && n->type == Json::String && !n->str.empty()) ? n->str : dir;
     }
     const ClipConfig& c = m.cfg;
     SafeTensors st(st_path);
-    const int Cv = c.vision.hidden, Ct = c.text.hidden, E = c.projection_dim, P = c.patch;
-    const int Tv = c.vision_tokens();
 
-    // vision tower
-    ClipVision& v = m.vision;
-    v.patch_w = st.to_f32("vision_model.embeddings.patch_embedding.weight", {Cv, 3, P, P});
-    v.class_emb = st.to_f32("vision_model.embeddings.class_embedding", {Cv});
-    v.pos_emb = st.to_f32("vision_model.embeddings.position_embedding.weight", {Tv, Cv});
-    v.pre_ln_w = st.to_f32("vision_model.pre_layrnorm.weight", {Cv});
-    v.pre_ln_b = st.to_f32("vision_model.pre_layrnorm.bias", {Cv});
-    v.layers.resize(c.vision.layers);
-    for (int l = 0; l < c.vision.layers; l++)
-        load_layer(st, "vision_model.encoder.layers." + std::to_string(l) + ".", Cv, c.vision.mlp, v.layers[l]);
-    if (st.has("vision_model.encoder.layers." + std::to_string(c.vision.layers) + ".layer_norm1.weight"))
-        fail("%s: has more vision layers than config.json says (%d)", st_path.c_str(), c.vision.layers);
-    v.post_ln_w = st.to_f32("vision_model.post_layernorm.weight", {Cv});
-    v.post_ln_b = st.to_f32("vision_model.post_layernorm.bias", {Cv});
-    v.proj = st.to_f32("visual_projection.weight", {E, Cv});
+    // 1. The header against the config, before any weight is converted: a config that disagrees with
+    //    the checkpoint (layer count, a width) fails here at once, having allocated nothing.
+    struct { const char* tower; const char* prefix; int layers; } towers[] = {
+        {"vision", "vision_model.encoder.layers.", c.vision.layers},
+        {"text", "text_model.encoder.layers.", c.text.layers},
+    };
+    for (auto& t : towers) {
+        int have = checkpoint_layers(st, t.prefix);
+        if (have != t.layers)
+            fail("%s: has %d %s layers but %s says %s_config.num_hidden_layers = %d", st_path.c_str(), have, t.tower,
+                 cfg_path.c_str(), t.tower, t.layers);
+    }
+    m.vision.layers.resize(c.vision.layers);
+    m.text.layers.resize(c.text.layers);
+    for_each_tensor(c, m, [&](const std::string& name, const std::vector<int64_t>& shape, std::vector<float>&) {
+        st.check_shape(name, shape);
+    });
+    if (st.has("logit_scale") && st.info("logit_scale").numel() != 1)
+        fail("%s: logit_scale must be a scalar", st_path.c_str());
 
-    // text tower
-    ClipText& t = m.text;
-    t.tok_emb = st.to_f32("text_model.embeddings.token_embedding.weight", {c.vocab_size, Ct});
-    t.pos_emb = st.to_f32("text_model.embeddings.position_embedding.weight", {c.max_positions, Ct});
-    t.layers.resize(c.text.layers);
-    for (int l = 0; l < c.text.layers; l++)
-        load_layer(st, "text_model.encoder.layers." + std::to_string(l) + ".", Ct, c.text.mlp, t.layers[l]);
-    if (st.has("text_model.encoder.layers." + std::to_string(c.text.layers) + ".layer_norm1.weight"))
-        fail("%s: has more text layers than config.json says (%d)", st_path.c_str(), c.text.layers);
-    t.final_ln_w = st.to_f32("text_model.final_layer_norm.weight", {Ct});
-    t.final_ln_b = st.to_f32("text_model.final_layer_norm.bias", {Ct});
-    t.proj = st.to_f32("text_projection.weight", {E, Ct});
-
+    // 2. Convert to fp32. Every weight must be finite: one NaN would silently turn every embedding
+    //    into NaN, which then ranks arbitrarily in top-k and classification.
+    auto finite = [&](const std::string& name, const std::vector<float>& v) {
+        size_t i = first_non_finite(v);
+        if (i < v.size())
+            fail("%s: tensor '%s' holds a non-finite value (%g at flat index %zu): the checkpoint is corrupt",
+                 st_path.c_str(), name.c_str(), v[i], i);
+    };
+    for_each_tensor(c, m, [&](const std::string& name, const std::vector<int64_t>& shape, std::vector<float>& dst) {
+        std::vector<float> w = st.to_f32(name, shape);
+        finite(name, w);
+        if (dst.empty()) dst = std::move(w);
+        else dst.insert(dst.end(), w.begin(), w.end());  // k and v after q
+    });
     if (st.has("logit_scale")) {
         auto ls = st.to_f32("logit_scale");
-        if (ls.size() != 1) fail("%s: logit_scale must be a scalar", st_path.c_str());
+        finite("logit_scale", ls);
         m.logit_scale = ls[0];
     }
     return m;

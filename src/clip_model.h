@@ -18,6 +18,8 @@ struct ClipTowerConfig {
     bool quick_gelu = true;  // hidden_act: "quick_gelu" (OpenAI weights) or "gelu" (exact erf)
 };
 
+// Every field is range-checked by clip_config_from_json before anything is computed from it
+// (grid ≤ 128 per side, widths ≤ 16384...), so the int arithmetic below and in the towers cannot overflow.
 struct ClipConfig {
     ClipTowerConfig vision, text;
     int image_size = 224, patch = 32, projection_dim = 512;
@@ -76,6 +78,12 @@ struct ClipModel {
 
 // Parse config.json into a ClipConfig (errors name the file).
 ClipConfig parse_clip_config(const std::string& config_json_path);
+
+struct Json;
+// The same from an already parsed document; `path` is only used in messages. Every size must lie in a
+// sane range (positive, heads dividing the width, patches tiling the image...) and layer_norm_eps must
+// be finite and in (0, 1]: the error names the file and the field, e.g. "vision_config.image_size".
+ClipConfig clip_config_from_json(const Json& j, const std::string& path);
 
 // ---- CPU forward passes (fp32, batched). Outputs are the projected, UN-normalised features. ----
 

@@ -8,10 +8,12 @@
 
 namespace reco {
 
+// With a key given twice, the last one wins, as in Python's json (what transformers reads
+// config.json with): reco must see the same value the reference does.
 const Json* Json::find(const std::string& key) const {
     if (type != Object) return nullptr;
-    for (auto& kv : obj)
-        if (kv.first == key) return &kv.second;
+    for (auto it = obj.rbegin(); it != obj.rend(); ++it)
+        if (it->first == key) return &it->second;
     return nullptr;
 }
 
@@ -177,6 +179,9 @@ struct Parser {
 
 Json parse_json(const std::string& text, const std::string& what) {
     Parser p{text, what};
+    // A leading UTF-8 byte order mark (Windows editors write one) is not part of the document;
+    // RFC 8259 §8.1 lets parsers ignore it. Byte offsets in errors still count from the file start.
+    if (text.compare(0, 3, "\xEF\xBB\xBF") == 0) p.i = 3;
     Json j = p.value(0);
     p.ws();
     if (p.i != text.size()) p.error("trailing characters after the document");

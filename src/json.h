@@ -16,11 +16,12 @@ struct Json {
     std::vector<Json> arr;
     std::vector<std::pair<std::string, Json>> obj;    // in file order
 
-    const Json* find(const std::string& key) const;   // null if absent or not an object
+    const Json* find(const std::string& key) const;   // null if absent or not an object; last if repeated
     bool is_int() const;                              // a Number with an integral value
 };
 
 // Parse a whole document; trailing garbage, depth > 64 and invalid UTF-16 escapes are errors.
+// A leading UTF-8 BOM is skipped.
 Json parse_json(const std::string& text, const std::string& what);
 
 // Serialise a string as a JSON string literal (quotes and escapes added).

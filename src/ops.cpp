@@ -91,7 +91,13 @@ void attention_forward_qkv(float* out, const float* qkv, int B, int T, int C, in
 // x = n·ln2 + r with |r| ≤ ln2/2 (Cody–Waite, ln2 split in two), e^r by its degree-7 Taylor polynomial
 // (truncation error < 2e-8 relative), then scaled by 2^n through the exponent bits. Within 2 ulp of
 // expf over [-87, 88] (tests/test_ops.cpp); inputs outside are clamped (e^-87 ≈ 1.6e-38, e^88 ≈ 1.7e38).
+// NaN fails both comparisons of the clamp, and converting it to int (for 2^n) is undefined behaviour
+// (x86 gives INT_MIN, then a negative number is shifted): it goes through the arithmetic as 0 and
+// comes back out as NaN. Finite inputs take exactly the same path as before.
 static inline float exp_approx(float x) {
+    const bool is_nan = x != x;
+    const float x_in = x;
+    x = is_nan ? 0.0f : x;
     x = x < -87.0f ? -87.0f : (x > 88.0f ? 88.0f : x);  // (std::fmin/fmax are libm calls: no vectorising)
     const float n = std::floor(x * 1.44269504f + 0.5f);
     const float r = (x - n * 0.693145752f) - n * 1.42860677e-6f;
@@ -103,10 +109,10 @@ static inline float exp_approx(float x) {
     p = p * r + 0.5f;
     p = p * r + 1.0f;
     p = p * r + 1.0f;
-    int32_t bits = ((int32_t)n + 127) << 23;
+    const uint32_t bits = (uint32_t)((int32_t)n + 127) << 23;  // n ∈ [-125, 127]: a normal float's exponent
     float scale;
     std::memcpy(&scale, &bits, 4);
-    return p * scale;
+    return is_nan ? x_in : p * scale;
 }
 
 float exp_approx_for_test(float x) { return exp_approx(x); }

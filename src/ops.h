@@ -42,7 +42,7 @@ void attention_forward_qkv(float* out, const float* qkv, int B, int T, int C, in
 
 // Activations, in place over n values.
 void quick_gelu_inplace(float* x, size_t n);  // x·sigmoid(1.702x)   (OpenAI CLIP), vectorised exp
-float exp_approx_for_test(float x);           // the vectorisable e^x quick_gelu uses (within 2 ulp of expf)
+float exp_approx_for_test(float x);           // the vectorisable e^x quick_gelu uses (within 2 ulp of expf; NaN → NaN)
 void gelu_inplace(float* x, size_t n);        // exact erf GELU       (nn.GELU)
 
 // x += y over n values (residual connection).

@@ -56,3 +56,20 @@ TEST_CASE("the vectorisable exp used by quick_gelu is within 2 ulp of expf on [-
     CHECK(exp_approx_for_test(0.0f) == 1.0f);
     CHECK(exp_approx_for_test(-200.0f) > 0.0f);  // clamped, no denormals or NaN downstream
 }
+
+// NaN used to reach the float→int conversion and a left shift of a negative int (undefined
+// behaviour; UBSan reports it, `make sanitize`). x86 happened to return NaN anyway.
+TEST_CASE("exp_approx and quick_gelu: NaN in gives NaN out, ±Inf is clamped, no undefined behaviour") {
+    CHECK(std::isnan(exp_approx_for_test(NAN)));
+    CHECK(std::isnan(exp_approx_for_test(-NAN)));
+    CHECK(exp_approx_for_test(INFINITY) == exp_approx_for_test(88.0f));
+    CHECK(exp_approx_for_test(-INFINITY) == exp_approx_for_test(-87.0f));
+    CHECK(exp_approx_for_test(-INFINITY) > 0.0f);
+    // through the vectorised loop too (n > 1 and the clamped path for the neighbours)
+    std::vector<float> x = {1.0f, NAN, -INFINITY, INFINITY, -1.0f, 0.0f, NAN, 3.0f};
+    quick_gelu_inplace(x.data(), x.size());
+    CHECK(std::isnan(x[1]));
+    CHECK(std::isnan(x[6]));
+    CHECK(x[3] == INFINITY);
+    CHECK(x[0] == doctest::Approx(1.0 / (1.0 + std::exp(-1.702))).epsilon(1e-6));
+}

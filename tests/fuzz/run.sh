@@ -19,7 +19,8 @@ for bin in "$@"; do
     fi
     seed_dir=$build/seeds/$name
     rm -rf "$seed_dir"; mkdir -p "$seed_dir"
-    [ ${#seeds[@]} -gt 0 ] && cp "${seeds[@]}" "$seed_dir/" 2>/dev/null
+    # numbered: seeds from different folders may share a name (config.json)
+    for i in "${!seeds[@]}"; do cp "${seeds[$i]}" "$seed_dir/$i-$(basename "${seeds[$i]}")"; done
     log=$build/$name.log
     "$build/$bin" -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
         -artifact_prefix="$crashes/" "$corpus" "$seed_dir" >"$log" 2>&1
