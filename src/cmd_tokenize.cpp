@@ -1,6 +1,7 @@
 // cmd_tokenize.cpp — `reco tokenize --model DIR TEXT...`: prints, for each TEXT, one line with the
 // 77 token ids of clip.tokenize(TEXT, truncate=True) (SPEC command list; tokenizer.h).
-// Only DIR/vocab.json and DIR/merges.txt are read.
+// Only DIR/vocab.json and DIR/merges.txt are read, and DIR/config.json when present (its text vocab_size
+// must match the tokenizer's; Tokenizer::from_model_dir).
 #include <cstdio>
 
 #include "cli.h"
