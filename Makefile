@@ -24,7 +24,7 @@ CUDA_ARCHS ?= -gencode arch=compute_80,code=sm_80 -gencode arch=compute_90,code=
               -gencode arch=compute_90,code=compute_90
 
 # Headers the build needs, each with the Debian package that provides it.
-DEPS := stb/stb_image.h:libstb-dev doctest/doctest.h:doctest-dev
+DEPS := stb/stb_image.h:libstb-dev doctest/doctest.h:doctest-dev sentencepiece_processor.h:libsentencepiece-dev
 
 CXXFLAGS ?= -O3
 REQ_CXXFLAGS := -std=c++17 -fopenmp -Wall -Wextra -Isrc -MMD -MP
@@ -36,7 +36,7 @@ ifeq ($(SANITIZE),1)
 REQ_CXXFLAGS += -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer -g
 REQ_LDFLAGS  += -fsanitize=address,undefined
 endif
-LDLIBS   += -lpthread -lm
+LDLIBS   += -lsentencepiece -lpthread -lm
 
 BUILD   ?= build
 # The reco binary: ./reco for the default build, $(BUILD)/reco for any other folder.

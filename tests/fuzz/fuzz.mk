@@ -8,7 +8,8 @@ CLANGXX ?= clang++
 FUZZ_SECONDS ?= 60
 FB := build-fuzz
 # clang, its libFuzzer runtime and LLVM's OpenMP, installed like the main build's dependencies.
-FUZZ_DEPS := cmd=$(CLANGXX):clang fuzzer/FuzzedDataProvider.h:libclang-rt-dev omp.h:libomp-dev
+FUZZ_DEPS := cmd=$(CLANGXX):clang fuzzer/FuzzedDataProvider.h:libclang-rt-dev omp.h:libomp-dev \
+             sentencepiece_processor.h:libsentencepiece-dev
 SAN := -fsanitize=address,undefined -fno-sanitize-recover=undefined
 FLAGS := -std=c++17 -O1 -g -fno-omit-frame-pointer -fopenmp -march=native -DRECO_CUDA=0 -Isrc -Itests -MMD -MP -Wno-pass-failed $(SAN)
 
@@ -35,6 +36,6 @@ $(FB)/%.o: tests/fuzz/%.cpp | deps
 	$(CLANGXX) $(FLAGS) -fsanitize=fuzzer-no-link -c -o $@ $<
 
 $(FB)/fuzz_%: $(FB)/fuzz_%.o $(OBJ)
-	$(CLANGXX) $(FLAGS) -fsanitize=fuzzer -o $@ $^ -lpthread -lm
+	$(CLANGXX) $(FLAGS) -fsanitize=fuzzer -o $@ $^ -lsentencepiece -lpthread -lm
 
 -include $(OBJ:.o=.d) $(BINS:=.d)
