@@ -147,6 +147,11 @@ static TrainOutcome train(Args& a, const TrainJob& job) {
     if (data_path.empty()) fail("--data EMB is required (or no --data at all for the synthetic benchmark)");
     if (mem_path.empty()) fail("--memory MEM is required");
 
+    // the checkpoint would replace the data or memory file at the first save
+    for (const std::string* in : {&data_path, &mem_path})
+        if (!out.empty() && file_exists(out) && file_exists(*in) && same_file(out, *in))
+            fail("--out %s: is the %s file; give the checkpoint another name", out.c_str(),
+                 in == &data_path ? "--data" : "--memory");
     EmbeddingFile data(data_path), mem(mem_path);
     check_compatible("data " + data.path(), data.d(), data.model(), "memory " + mem.path(), mem.d(), mem.model());
     if (ck) {

@@ -110,7 +110,8 @@ TEST_CASE("files: a directory, a FIFO or a device given as an input file is refu
     CHECK(contains(error_of([&] { read_file(dir); }), dir + ": is a directory"));
     CHECK(contains(error_of([&] { MappedFile m(dir); }), dir + ": is a directory"));
     CHECK(contains(error_of([&] { SafeTensors st(dir); }), "is a directory"));
-    if (testutil::exists("/dev/null")) {
+    struct stat dn;
+    if (stat("/dev/null", &dn) == 0 && S_ISCHR(dn.st_mode)) {
         CHECK(contains(error_of([] { read_file("/dev/null"); }), "/dev/null: is a character device"));
         CHECK(contains(error_of([] { MappedFile m("/dev/null"); }), "not a regular file"));
     }
@@ -148,13 +149,16 @@ TEST_CASE("files: an output that cannot be written is refused before any work, n
     CHECK(contains(m, "--out " + tmp("no/such/dir/m.safetensors")));
     CHECK(contains(m, "does not exist"));
     CHECK_FALSE(contains(m, "missing.npy"));
-    // the output is a directory, the folder is a file, the output is a device
+    // the output is a directory, the folder is a file, the output is not a regular file
     const std::string outdir = tmp("outdir");
     REQUIRE(mkdir(outdir.c_str(), 0755) == 0);
     CHECK(contains(import_err(outdir), outdir + ": is a directory"));
     CHECK(contains(import_err(outdir + "/"), "names a directory"));
     CHECK(contains(import_err(a + "/m.safetensors"), "is not a directory"));
-    if (testutil::exists("/dev/null")) CHECK(contains(import_err("/dev/null"), "not a regular file"));
+    // (a FIFO of our own, not /dev/null: as root, a regression would rename the output over it)
+    const std::string fifo_out = tmp("out_fifo");
+    REQUIRE(mkfifo(fifo_out.c_str(), 0644) == 0);
+    CHECK(contains(import_err(fifo_out), fifo_out + ": is a FIFO, not a regular file"));
     // a folder that takes no files: /sys refuses even root; a read-only folder refuses other users
     struct stat st;
     if (stat("/sys", &st) == 0 && S_ISDIR(st.st_mode) && access("/sys", W_OK) != 0)
@@ -360,4 +364,21 @@ TEST_CASE("files: a checkpoint claiming a huge width in a small file is refused 
     s2.set_metadata("k", "4294967297");  // 2^32 + 1, which an int cast makes 1
     s2.write(tmp("k.safetensors"));
     CHECK(contains(error_of([&] { load_checkpoint(tmp("k.safetensors")); }), "metadata k = 4294967297 is invalid"));
+}
+
+TEST_CASE("files: reco train refuses an --out that is its own --data or --memory file") {
+    const std::string data = tmp("self_d.safetensors"), mem = tmp("self_m.safetensors");
+    write_random(data, 24, 8, 5);
+    write_random(mem, 20, 8, 6);
+    const std::string before = read_file(data);
+    std::string msg;
+    CHECK(run_cmd(testutil::reco_bin() + "train --data " + data + " --memory " + mem +
+                      " --k 2 --batch 8 --heads 2 --steps 1 --out " + data,
+                  &msg) == 1);
+    CHECK(contains(msg, "--out " + data + ": is the --data file"));
+    CHECK(read_file(data) == before);
+    CHECK(run_cmd(testutil::reco_bin() + "train --data " + data + " --memory " + mem +
+                      " --k 2 --batch 8 --heads 2 --steps 1 --out " + mem,
+                  &msg) == 1);
+    CHECK(contains(msg, "is the --memory file"));
 }
