@@ -382,3 +382,32 @@ TEST_CASE("files: reco train refuses an --out that is its own --data or --memory
                   &msg) == 1);
     CHECK(contains(msg, "is the --memory file"));
 }
+
+TEST_CASE("files: reco train killed (SIGKILL) at random moments resumes to the same bytes, leaving no temp files or lock") {
+    const std::string data = tmp("kill_d.safetensors"), mem = tmp("kill_m.safetensors");
+    const std::string straight = tmp("kill_straight.safetensors"), ck = tmp("kill_ck.safetensors");
+    write_random(data, 32, 8, 7);
+    write_random(mem, 24, 8, 8);
+    const std::string args = "train --data " + data + " --memory " + mem +
+                             " --k 2 --batch 8 --heads 2 --steps 300 --save-every 1 --log-every 0";
+    REQUIRE(run_cmd(testutil::reco_bin() + args + " --out " + straight) == 0);
+    std::mt19937 rng(11);
+    int kills = 0;  // runs started, each killed unless it finished first
+    for (int attempt = 0; attempt < 40; attempt++) {
+        const std::string cmd = testutil::exists(ck) ? testutil::reco_bin() + "train --resume " + ck + " --save-every 1 --log-every 0"
+                                                     : testutil::reco_bin() + args + " --out " + ck;
+        if (testutil::exists(ck) && load_checkpoint(ck).step == 300) break;
+        const int ms = 20 + (int)(rng() % 150);
+        const int rc = run_cmd("sh -c '" + cmd + " & p=$!; sleep " + strformat("%.3f", ms / 1000.0) +
+                               "; kill -9 $p 2>/dev/null; wait $p; exit 0'");
+        REQUIRE(rc == 0);
+        kills++;
+    }
+    INFO("runs started: ", kills);
+    if (!(testutil::exists(ck) && load_checkpoint(ck).step == 300))
+        REQUIRE(run_cmd(testutil::reco_bin() + "train --resume " + ck + " --log-every 0") == 0);
+    CHECK(read_file(ck) == read_file(straight));
+    // the last run removed the temporary files its killed predecessors left, and its own lock
+    CHECK(files_starting(g_tmp.path, "kill_ck.safetensors.tmp.") == 0);
+    CHECK_FALSE(testutil::exists(ck + ".lock"));
+}
