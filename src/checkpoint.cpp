@@ -2,6 +2,7 @@
 #include "checkpoint.h"
 
 #include <cerrno>
+#include <climits>
 #include <cmath>
 #include <cstdlib>
 
@@ -116,6 +117,37 @@ void check_finite(const SafeTensors& st, const std::string& name, const float* p
                  (double)p[i], i);
 }
 
+std::string shape_text(const std::vector<int64_t>& shape) {
+    std::string t = "[";
+    for (size_t i = 0; i < shape.size(); i++) t += (i ? ", " : "") + std::to_string(shape[i]);
+    return t + "]";
+}
+
+// Every parameter tensor present with its shape, checked before the model is allocated: the width d
+// is read from one tensor, and a forged one ([60000] in a file of a few bytes) must be an error, not
+// an allocation of 12·d² floats.
+void check_param_shapes(const SafeTensors& st, int heads) {
+    const std::string first = "image_fusion.ln1.weight";
+    const TensorInfo& info = st.info(first);
+    if (info.shape.size() != 1 || info.shape[0] < 1 || info.shape[0] > 65536)
+        fail("%s: tensor %s has shape %s, expected [d] with 1 <= d <= 65536", st.path().c_str(), first.c_str(),
+             info.shape_str().c_str());
+    FusionDims dims;
+    dims.d = (int)info.shape[0];
+    dims.heads = heads;
+    if (dims.d % heads != 0)
+        fail("%s: width d=%d is not divisible by heads=%d (metadata heads)", st.path().c_str(), dims.d, heads);
+    for (const ParamEntry& e : fusion_param_table(dims)) {
+        if (!st.has(e.name)) fail("%s: not a complete fusion checkpoint: missing tensor %s", st.path().c_str(), e.name.c_str());
+        const std::vector<int64_t>& got = st.info(e.name).shape;
+        const bool scalar_ok = e.shape.empty() && (got.empty() || got == std::vector<int64_t>{1});
+        if (!scalar_ok && got != e.shape)
+            fail("%s: tensor %s has shape %s, expected %s (d=%d)", st.path().c_str(), e.name.c_str(),
+                 st.info(e.name).shape_str().c_str(), e.shape.empty() ? "a scalar" : shape_text(e.shape).c_str(),
+                 dims.d);
+    }
+}
+
 }  // namespace
 
 Checkpoint load_checkpoint(const std::string& path) {
@@ -133,7 +165,8 @@ Checkpoint load_checkpoint(const std::string& path) {
     ck.metadata = st.metadata();
     const int64_t heads = meta.i64("heads", 8);
     if (heads < 1 || heads > 1 << 20) fail("%s: metadata heads = %lld is invalid", path.c_str(), (long long)heads);
-    ck.model.load(st, (int)heads);  // names and shapes checked, errors name file and tensor
+    check_param_shapes(st, (int)heads);
+    ck.model.load(st, (int)heads);
     const int d = ck.model.dims.d;
     if (meta.has("d") && meta.i64("d", d) != d)
         fail("%s: metadata d = %s but tensor image_fusion.ln1.weight has width %d", path.c_str(),
@@ -182,8 +215,12 @@ Checkpoint load_checkpoint(const std::string& path) {
 
     TrainSettings& s = ck.settings;
     s.heads = (int)heads;
-    s.k = (int)meta.i64("k", s.k);
-    s.batch = (int)meta.i64("batch", s.batch);
+    // int fields read as int64 and range-checked before narrowing (k = 2^32+1 must not become 1)
+    const int64_t k = meta.i64("k", s.k), batch = meta.i64("batch", s.batch);
+    if (k < 1 || k > INT_MAX) fail("%s: metadata k = %lld is invalid", path.c_str(), (long long)k);
+    if (batch < 1 || batch > INT_MAX) fail("%s: metadata batch = %lld is invalid", path.c_str(), (long long)batch);
+    s.k = (int)k;
+    s.batch = (int)batch;
     s.total_steps = meta.i64("total_steps", 0);
     s.lr = meta.real("lr", s.lr);
     s.weight_decay = meta.real("weight_decay", s.weight_decay);
@@ -197,8 +234,8 @@ Checkpoint load_checkpoint(const std::string& path) {
     s.data_n = meta.i64("data_n", 0);
     ck.step = meta.i64("step", 0);
     if (ck.step < 0) fail("%s: metadata step is negative", path.c_str());
-    if (s.k < 1) fail("%s: metadata k = %d is invalid", path.c_str(), s.k);
-    if (s.batch < 1) fail("%s: metadata batch = %d is invalid", path.c_str(), s.batch);
+    if (s.total_steps < 0 || s.warmup < 0 || s.data_n < 0)
+        fail("%s: metadata total_steps, warmup and data_n must be non-negative", path.c_str());
     return ck;
 }
 

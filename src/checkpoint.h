@@ -38,7 +38,7 @@ struct TrainSettings {
     std::string schedule = "cosine";  // "cosine" | "constant"
     bool shuffle = true;          // false: batches in file order
     uint64_t seed = 0;            // model init and per-epoch permutations
-    std::string data, memory;     // embedding files, as given on the command line
+    std::string data, memory;     // embedding files: absolute paths (older checkpoints: as typed)
     std::string model;            // CLIP model id (from the data file)
     int64_t data_n = 0;           // items in the data file (the batch order depends on it)
 

@@ -13,6 +13,7 @@
 #include <cstdio>
 #include <numeric>
 
+#include "checkpoint.h"
 #include "cli.h"
 #include "clip_embed.h"
 #include "common.h"
@@ -41,6 +42,7 @@ static std::vector<std::string> split_labels(const std::string& s, const std::st
 
 static std::vector<std::string> read_labels_file(const std::string& path) {
     std::string text = read_file(path);
+    strip_utf8_bom(text);  // not part of the first label
     std::vector<std::string> out;
     size_t pos = 0;
     while (pos < text.size()) {
@@ -96,15 +98,15 @@ static int run_classify(Args& a, int, char**) {
         reco.mem.reset(new EmbeddingFile(a.get("memory")));
         check_compatible("memory " + reco.mem->path(), reco.mem->d(), reco.mem->model(), "model " + enc.model().dir,
                          E, enc.model().name);
-        SafeTensors ck(a.get("fusion"));
-        int heads = std::stoi(ck.meta("heads", "8"));
-        reco.fusion.load(ck, heads);
+        // the loader `train --init/--resume` and `eval` use: shapes, heads and values validated
+        Checkpoint ck = load_checkpoint(a.get("fusion"));
+        reco.fusion = std::move(ck.model);
         if (reco.fusion.dims.d != E)
-            fail("%s: fusion width d=%d does not match the CLIP model's embedding width %d", ck.path().c_str(),
+            fail("%s: fusion width d=%d does not match the CLIP model's embedding width %d", ck.path.c_str(),
                  reco.fusion.dims.d, E);
-        check_compatible("checkpoint " + ck.path(), reco.fusion.dims.d, ck.meta("model"), "model " + enc.model().dir,
+        check_compatible("checkpoint " + ck.path, reco.fusion.dims.d, ck.settings.model, "model " + enc.model().dir,
                          E, enc.model().name);
-        reco.k = a.get_int("k", std::stoi(ck.meta("k", "10")));
+        reco.k = a.get_int("k", ck.settings.k);
         if (reco.k < 1) fail("--k must be at least 1");
         if (reco.k > reco.mem->n())
             fail("--k %d is larger than the memory %s (%d items)", reco.k, reco.mem->path().c_str(), reco.mem->n());

@@ -1,9 +1,9 @@
 // cmd_embed_pairs.cpp — `reco embed --pairs PAIRS.tsv --out EMB` (alias `reco memory build`):
 // embed a file of image–caption pairs into an embedding/memory file (SPEC §5).
 //
-// PAIRS.tsv: one pair per line, `image_path<TAB>caption`, image paths relative to the TSV's folder;
-// empty lines and lines starting with '#' are skipped. A bad row (no tab, empty caption, an image that
-// cannot be read) is reported with its line number: fatal by default, skipped with --skip-bad.
+// PAIRS.tsv (pairs_tsv.h): one pair per line, `image_path<TAB>caption`, image paths relative to the
+// TSV's folder. A bad row (no tab, empty caption, an image that cannot be read) is reported with its
+// line number: fatal by default, skipped with --skip-bad. --out is checked before any work.
 #include <cstdio>
 #include <string>
 #include <vector>
@@ -13,53 +13,19 @@
 #include "common.h"
 #include "image.h"
 #include "memory.h"
+#include "pairs_tsv.h"
 #include "progress.h"
 
 namespace reco {
 
-struct PairRow {
-    int line;
-    std::string image, caption;
-};
-
-static std::vector<PairRow> read_pairs(const std::string& tsv, bool skip_bad) {
-    std::string text = read_file(tsv);
-    std::string dir = tsv.find('/') == std::string::npos ? "." : tsv.substr(0, tsv.rfind('/'));
-    std::vector<PairRow> rows;
-    size_t pos = 0;
-    int line = 0;
-    while (pos < text.size()) {
-        size_t nl = text.find('\n', pos);
-        std::string l = text.substr(pos, nl == std::string::npos ? std::string::npos : nl - pos);
-        pos = nl == std::string::npos ? text.size() : nl + 1;
-        line++;
-        if (!l.empty() && l.back() == '\r') l.pop_back();
-        if (l.empty() || l[0] == '#') continue;
-        size_t tab = l.find('\t');
-        std::string problem;
-        if (tab == std::string::npos) problem = "no TAB between image path and caption";
-        else if (tab == 0) problem = "empty image path";
-        else if (l.find_first_not_of(" \t", tab + 1) == std::string::npos) problem = "empty caption";
-        if (!problem.empty()) {
-            if (!skip_bad) fail("%s:%d: %s", tsv.c_str(), line, problem.c_str());
-            fprintf(stderr, "reco: skipping %s:%d: %s\n", tsv.c_str(), line, problem.c_str());
-            continue;
-        }
-        std::string img = l.substr(0, tab);
-        if (img[0] != '/') img = dir + "/" + img;
-        rows.push_back({line, img, l.substr(tab + 1)});
-    }
-    if (rows.empty()) fail("%s: no image-caption pairs found", tsv.c_str());
-    return rows;
-}
-
 int cmd_embed_pairs(Args& a) {
     std::string tsv = a.get("pairs"), out = a.get("out");
     if (out.empty()) fail("--pairs needs --out FILE (the embedding file to write)");
+    check_output_path(out, "--out");  // before embedding everything
     const bool skip_bad = a.has("skip-bad");
     const int batch = a.get_int("batch", 64);
     if (batch < 1) fail("--batch must be at least 1");
-    std::vector<PairRow> rows = read_pairs(tsv, skip_bad);
+    std::vector<PairRow> rows = read_pairs_tsv(tsv, skip_bad);
     ClipEncoder enc(model_dir_or_default(a), a.get("device", "auto"));
     const int E = enc.dim(), S = enc.model().cfg.image_size;
     const size_t per = (size_t)3 * S * S;

@@ -16,9 +16,11 @@
 
 namespace reco {
 
-// One caption per line ('\n' or "\r\n"); a final newline does not start another caption.
+// One caption per line ('\n' or "\r\n"); a final newline does not start another caption; a
+// leading UTF-8 byte order mark is not part of the first caption.
 static std::vector<std::string> read_caption_lines(const std::string& path) {
     std::string text = read_file(path);
+    strip_utf8_bom(text);
     std::vector<std::string> lines;
     size_t p = 0;
     while (p < text.size()) {
@@ -36,6 +38,7 @@ static int run_import_npy(Args& a) {
     for (const char* opt : {"image-npy", "text-npy", "out"})
         if (!a.has(opt)) fail("memory import-npy: --%s is required", opt);
     std::string out = a.get("out"), model = a.get("model");
+    check_output_path(out, "--out");  // before reading anything
     NpyMatrix img(a.get("image-npy")), txt(a.get("text-npy"));
     if (img.rows() != txt.rows() || img.cols() != txt.cols())
         fail("%s has shape (%lld, %lld) but %s has shape (%lld, %lld): the image and text arrays must agree in N "

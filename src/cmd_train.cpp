@@ -14,7 +14,10 @@
 //     directory holding model.safetensors, else ln(1/0.07).
 //   - the model is initialised from --seed (default 0); the same seed orders the batches.
 //   - --out defaults to fusion.safetensors (to the --resume checkpoint itself when resuming); the
-//     checkpoint always carries the AdamW moments, so every checkpoint can be resumed.
+//     checkpoint always carries the AdamW moments, so every checkpoint can be resumed. Before any
+//     work, --out is checked (its folder exists and takes files) and locked (OUT.lock, out_lock.h):
+//     a second run with the same --out fails at once instead of interleaving saves.
+//   - the checkpoint stores the data and memory as absolute paths, so --resume works from any folder.
 //   - stdout: "step <n> loss <value>" every --log-every steps (default 10; 0 = none), the loss of
 //     that step's batch before its update; stderr: the neighbour search, a progress line, notes.
 //   - --resume CKPT continues the run stored in CKPT bit for bit: data, memory, k, batch, heads,
@@ -43,6 +46,7 @@
 #include "common.h"
 #include "memory.h"
 #include "neighbour_cache.h"
+#include "out_lock.h"
 #include "reco_eval.h"
 #include "synthetic.h"
 #include "trainer.h"
@@ -52,14 +56,20 @@ namespace reco {
 static volatile std::sig_atomic_t g_interrupt = 0;
 static void on_sigint(int) { g_interrupt = 1; }
 
-static void check_out_dir(const std::string& out) {
-    size_t slash = out.rfind('/');
-    std::string dir = slash == std::string::npos ? "." : (slash == 0 ? "/" : out.substr(0, slash));
-    struct stat s;
-    if (stat(dir.c_str(), &s) != 0 || !S_ISDIR(s.st_mode))
-        fail("%s: cannot write the checkpoint: directory '%s' does not exist", out.c_str(), dir.c_str());
-    if (stat(out.c_str(), &s) == 0 && S_ISDIR(s.st_mode))
-        fail("%s: is a directory; --out names the checkpoint file", out.c_str());
+// The data or memory file of a resumed run: the one given on the command line, else the one the
+// checkpoint names. Checkpoints store absolute paths; older ones stored the paths as typed, which
+// only resolve from the folder that run was started in, so say so when such a path is not found.
+static std::string resumed_input(const Args& a, const char* opt, const std::string& stored, const Checkpoint* ck) {
+    if (a.has(opt) || !ck) return a.get(opt, stored);
+    if (!stored.empty() && !file_exists(stored)) {
+        if (stored[0] != '/')
+            fail("%s: the checkpoint's %s file '%s' is a relative path (written by an older reco) and is not found "
+                 "from the current folder; run from the folder that training started in, or give --%s FILE",
+                 ck->path.c_str(), opt, stored.c_str(), opt);
+        fail("%s: the checkpoint's %s file '%s' does not exist; give --%s FILE", ck->path.c_str(), opt,
+             stored.c_str(), opt);
+    }
+    return stored;
 }
 
 // What one invocation trains: the data and memory files and the options that apply.
@@ -80,6 +90,16 @@ static TrainOutcome train(Args& a, const TrainJob& job) {
     const bool resume = a.has("resume");
     if (resume && a.has("init")) fail("give --resume (continue a run) or --init (start from weights), not both");
     if (a.has("steps") && a.has("epochs")) fail("give --steps or --epochs, not both");
+
+    // ---- the output: checked, and locked against other runs, before any work or reading. When
+    // resuming, --out defaults to the checkpoint itself, so it is locked before it is read.
+    const std::string out =
+        a.get("out", resume ? a.get("resume") : (job.synthetic ? "" : std::string("fusion.safetensors")));
+    std::unique_ptr<OutputLock> lock;
+    if (!out.empty()) {
+        check_output_path(out, "--out");
+        lock.reset(new OutputLock(out, "reco train"));
+    }
 
     // ---- settings: from the checkpoint when resuming, else from the options
     std::unique_ptr<Checkpoint> ck;
@@ -122,11 +142,16 @@ static TrainOutcome train(Args& a, const TrainJob& job) {
     if (s.batch < 1) fail("--batch must be at least 1");
     if (s.heads < 1) fail("--heads must be at least 1");
 
-    std::string data_path = job.data.empty() ? a.get("data", s.data) : job.data;
-    std::string mem_path = job.memory.empty() ? a.get("memory", s.memory) : job.memory;
+    std::string data_path = job.data.empty() ? resumed_input(a, "data", s.data, ck.get()) : job.data;
+    std::string mem_path = job.memory.empty() ? resumed_input(a, "memory", s.memory, ck.get()) : job.memory;
     if (data_path.empty()) fail("--data EMB is required (or no --data at all for the synthetic benchmark)");
     if (mem_path.empty()) fail("--memory MEM is required");
 
+    // the checkpoint would replace the data or memory file at the first save
+    for (const std::string* in : {&data_path, &mem_path})
+        if (!out.empty() && file_exists(out) && file_exists(*in) && same_file(out, *in))
+            fail("--out %s: is the %s file; give the checkpoint another name", out.c_str(),
+                 in == &data_path ? "--data" : "--memory");
     EmbeddingFile data(data_path), mem(mem_path);
     check_compatible("data " + data.path(), data.d(), data.model(), "memory " + mem.path(), mem.d(), mem.model());
     if (ck) {
@@ -136,8 +161,8 @@ static TrainOutcome train(Args& a, const TrainJob& job) {
             fail("%s: has %d items but the checkpoint's run was over %lld (%s); resume needs the same data",
                  data.path().c_str(), data.n(), (long long)s.data_n, s.data.c_str());
     }
-    s.data = data_path;
-    s.memory = mem_path;
+    s.data = absolute_path(data_path);  // so that --resume works from any folder
+    s.memory = absolute_path(mem_path);
     s.model = data.model();
     s.data_n = data.n();
     if (s.batch > data.n())
@@ -157,9 +182,6 @@ static TrainOutcome train(Args& a, const TrainJob& job) {
     if (start >= s.total_steps)
         fail("%s: is already at step %lld of %lld; give a larger --steps to train further", ck->path.c_str(),
              (long long)start, (long long)s.total_steps);
-
-    std::string out = a.get("out", ck ? ck->path : (job.synthetic ? "" : "fusion.safetensors"));
-    if (!out.empty()) check_out_dir(out);
 
     // ---- neighbours (exact, once, cached beside the data)
     NeighbourIndex nb = load_or_compute_neighbours(data, mem, s.k, stderr);

@@ -21,12 +21,45 @@ std::string strformat(const char* fmt, ...) __attribute__((format(printf, 1, 2))
 // Throw reco::Error with a printf-style message.
 [[noreturn]] void fail(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
 
-// Read a whole file into a string (throws Error naming the path on failure).
+// Read a whole regular file into a string (throws Error naming the path on failure). A directory,
+// FIFO, socket or device is refused before it is opened for reading (a FIFO would block forever).
 std::string read_file(const std::string& path);
 
+// Open `path` read-only for reading it whole: refuses anything but a regular file, naming the path
+// and what it is ("is a directory", "is a FIFO, not a regular file"). The type is checked with
+// stat() before opening (a device is never opened) and with fstat() after an O_NONBLOCK open (so a
+// file swapped for a FIFO in between cannot block). Returns the descriptor; *size = its size.
+int open_regular_file(const std::string& path, size_t* size);
+
+// "a directory", "a FIFO", ... for a stat() mode that is not a regular file.
+const char* file_type_name(unsigned mode);
+
+// Text files saved by some editors start with a UTF-8 byte order mark (EF BB BF). It is not part
+// of the first field: every reader of user text files (pairs TSV, captions, labels) strips it.
+void strip_utf8_bom(std::string& text);
+
 // Write a file atomically: write to PATH.tmp.<pid>, fsync, rename over PATH.
-// A crash or error never leaves a half-written PATH behind.
+// A crash or error never leaves a half-written PATH behind. Errors name PATH (the temporary file
+// only as detail). Temporary files of PATH left by processes that died mid-write (SIGKILL) are
+// removed first (remove_stale_temp_files), so they do not accumulate.
 void write_file_atomic(const std::string& path, const void* data, size_t n);
+
+// Remove PATH.tmp.<pid> files whose writer is gone: the pid is not a live process AND nobody holds
+// the flock that write_file_atomic keeps on its temporary file while writing (this second test also
+// covers a writer in another pid namespace). A live writer's temporary file is never touched.
+void remove_stale_temp_files(const std::string& path);
+
+// Check, before any work, that an output file can be written where `what` (e.g. "--out") says:
+// its folder exists, is a folder and accepts new files (tried for real: create and remove the
+// temporary file write_file_atomic will use, so a read-only mount is caught even for root), and
+// PATH itself is not a folder or another non-regular file. Errors name PATH and the option.
+void check_output_path(const std::string& path, const char* what);
+
+// The folder part of a path ("." for a bare file name, "/" for "/x").
+std::string parent_dir(const std::string& path);
+
+// The absolute, canonical form of an existing path (realpath); `path` unchanged if that fails.
+std::string absolute_path(const std::string& path);
 
 bool file_exists(const std::string& path);
 

@@ -11,7 +11,9 @@
 #include <vector>
 
 #include "common.h"
+#include "fusion.h"
 #include "memory.h"
+#include "safetensors.h"
 #include "test_util.h"
 
 using namespace reco;
@@ -165,4 +167,38 @@ TEST_CASE("pairs TSV errors name the line: missing TAB, empty caption, unreadabl
     CHECK(out.find("bad.tsv:2: ") != std::string::npos);
     CHECK(out.find("missing.png") != std::string::npos);
     CHECK_FALSE(testutil::exists(dir + "/x.safetensors"));
+}
+
+TEST_CASE("classify: a labels file may start with a BOM; a fusion checkpoint with heads=0 is an error, not a crash") {
+    REQUIRE_SHARED_DATA();
+    const std::string dir = tmp_dir(), model = tiny_model(), labels = dir + "/labels_bom.txt";
+    const std::string chelsea = testutil::shared_data() + "/images/skimage/chelsea.png";
+    const std::string text = "\xEF\xBB\xBF" "cat\ndog\n";
+    write_file_atomic(labels, text.data(), text.size());
+    std::string out;
+    int rc = run_cmd(testutil::reco_bin() + "classify " + chelsea + " --device cpu --model " + model + " --labels-file " + labels,
+                     &out);
+    REQUIRE_MESSAGE(rc == 0, out);
+    CHECK_MESSAGE(out.find("  cat\n") != std::string::npos, out);  // the label, not "\xEF\xBB\xBF" "cat"
+    CHECK(out.find("\xEF\xBB\xBF") == std::string::npos);
+
+    // classify --fusion loads through load_checkpoint, like train and eval: heads=0 (d % heads) is
+    // refused by name instead of dividing by zero
+    const std::string mem = dir + "/mem24.safetensors", ck = dir + "/heads0.safetensors";
+    std::vector<float> rows(4 * 24, 0.0f);
+    for (int i = 0; i < 4; i++) rows[i * 24 + i] = 1.0f;
+    write_embedding_file(mem, rows.data(), rows.data(), 4, 24, {}, "");
+    FusionModel m;
+    FusionDims dims;
+    dims.d = 24, dims.heads = 2;
+    m.init(dims, 2.0f, 1);
+    SafeTensorsWriter w;
+    m.save(w);
+    w.set_metadata("heads", "0");
+    w.write(ck);
+    rc = run_cmd(testutil::reco_bin() + "classify " + chelsea + " --device cpu --model " + model +
+                     " --labels cat,dog --memory " + mem + " --fusion " + ck + " --k 2",
+                 &out);
+    CHECK_MESSAGE(rc == 1, out);
+    CHECK(out.find(ck + ": metadata heads = 0 is invalid") != std::string::npos);
 }
