@@ -41,7 +41,7 @@ LDLIBS   += -lsentencepiece -lpthread -lm
 BUILD   ?= build
 # The reco binary: ./reco for the default build, $(BUILD)/reco for any other folder.
 BIN     ?= $(if $(filter build,$(BUILD)),reco,$(BUILD)/reco)
-SRC     := $(filter-out src/main.cpp,$(wildcard src/*.cpp))
+SRC     := $(filter-out src/main.cpp,$(wildcard src/*.cpp src/*/*.cpp))
 OBJ     := $(SRC:src/%.cpp=$(BUILD)/src/%.o)
 TESTSRC := $(wildcard tests/*.cpp)
 TESTOBJ := $(TESTSRC:tests/%.cpp=$(BUILD)/tests/%.o)

@@ -24,7 +24,7 @@ mkdir -p build
 
 CXX="${CXX:-g++}"
 FLAGS="-O3 -march=native -fopenmp -std=c++17 -Isrc -DRECO_CUDA=0"
-objs=$(ls build/src/*.o build/kernels/*.o 2>/dev/null | grep -v '/main.o$' | tr '\n' ' ')
+objs=$(find build/src build/kernels -name '*.o' 2>/dev/null | grep -v '/src/main.o$' | tr '\n' ' ')
 build() {  # build NAME from tools/NAME.cpp against the project objects (CPU paths only)
   [ -f "tools/$1.cpp" ] || return 1
   $CXX $FLAGS "tools/$1.cpp" $objs -o "build/$1" $(make -s print-ldlibs 2>/dev/null) >>"$log" 2>&1

@@ -13,7 +13,7 @@ FUZZ_DEPS := cmd=$(CLANGXX):clang fuzzer/FuzzedDataProvider.h:libclang-rt-dev om
 SAN := -fsanitize=address,undefined -fno-sanitize-recover=undefined
 FLAGS := -std=c++17 -O1 -g -fno-omit-frame-pointer -fopenmp -march=native -DRECO_CUDA=0 -Isrc -Itests -MMD -MP -Wno-pass-failed $(SAN)
 
-SRC  := $(filter-out src/main.cpp,$(wildcard src/*.cpp))
+SRC  := $(filter-out src/main.cpp,$(wildcard src/*.cpp src/*/*.cpp))
 OBJ  := $(SRC:src/%.cpp=$(FB)/src/%.o)
 HARN := $(wildcard tests/fuzz/fuzz_*.cpp)
 BINS := $(HARN:tests/fuzz/%.cpp=$(FB)/%)
