@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # tests/fuzz/run.sh BUILD SECONDS fuzz_NAME... — run each harness for SECONDS with libFuzzer.
 # Corpus: BUILD/corpus/NAME (kept between runs), seeded from the files tests/fuzz/NAME.seeds lists
-# (globs relative to the repository root). Crashes go to BUILD/crashes/NAME/. One summary line each.
+# (globs relative to the repository root), with the flags in tests/fuzz/NAME.flags if present.
+# Crashes go to BUILD/crashes/NAME/. One summary line each.
 set -u
 build=$1; secs=$2; shift 2
 status=0
@@ -22,8 +23,11 @@ for bin in "$@"; do
     # numbered: seeds from different folders may share a name (config.json)
     for i in "${!seeds[@]}"; do cp "${seeds[$i]}" "$seed_dir/$i-$(basename "${seeds[$i]}")"; done
     log=$build/$name.log
+    # Extra libFuzzer flags for this harness (e.g. -max_len), one line in tests/fuzz/NAME.flags.
+    flags=()
+    [ -f "tests/fuzz/$name.flags" ] && read -r -a flags <"tests/fuzz/$name.flags"
     "$build/$bin" -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
-        -artifact_prefix="$crashes/" "$corpus" "$seed_dir" >"$log" 2>&1
+        -artifact_prefix="$crashes/" "${flags[@]}" "$corpus" "$seed_dir" >"$log" 2>&1
     rc=$?
     execs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$')
     found=$(ls "$crashes" | wc -l)
