@@ -27,6 +27,8 @@ LrSchedule TrainSettings::lr_schedule() const {
     return s;
 }
 
+LossKind TrainSettings::loss_kind() const { return parse_loss(loss); }
+
 static std::string real(double x) { return strformat("%.17g", x); }
 
 void save_checkpoint(const std::string& path, const FusionModel& model, const AdamW* opt,
@@ -60,6 +62,10 @@ void save_checkpoint(const std::string& path, const FusionModel& model, const Ad
     w.set_metadata("weight_decay", real(s.weight_decay));
     w.set_metadata("warmup", std::to_string(s.warmup));
     w.set_metadata("schedule", s.schedule);
+    if ((s.loss_kind() == LossKind::sigmoid) != model.dims.logit_bias)
+        fail("%s: the run's loss is %s but the model %s a logit_bias", path.c_str(), s.loss.c_str(),
+             model.dims.logit_bias ? "has" : "lacks");
+    w.set_metadata("loss", s.loss);
     w.set_metadata("shuffle", s.shuffle ? "1" : "0");
     w.set_metadata("seed", std::to_string(s.seed));
     w.set_metadata("optimizer", opt ? "adamw" : "none");
@@ -135,6 +141,7 @@ void check_param_shapes(const SafeTensors& st, int heads) {
     FusionDims dims;
     dims.d = (int)info.shape[0];
     dims.heads = heads;
+    dims.logit_bias = st.has("logit_bias");
     if (dims.d % heads != 0)
         fail("%s: width d=%d is not divisible by heads=%d (metadata heads)", st.path().c_str(), dims.d, heads);
     for (const ParamEntry& e : fusion_param_table(dims)) {
@@ -226,6 +233,15 @@ Checkpoint load_checkpoint(const std::string& path) {
     s.weight_decay = meta.real("weight_decay", s.weight_decay);
     s.warmup = meta.i64("warmup", 0);
     s.schedule = meta.str("schedule", s.schedule);
+    s.loss = meta.str("loss", "nce");  // older checkpoints: the paper's loss
+    try {
+        (void)s.loss_kind();
+    } catch (const Error& e) {
+        fail("%s: metadata loss: %s", path.c_str(), e.what());
+    }
+    if ((s.loss_kind() == LossKind::sigmoid) != ck.model.dims.logit_bias)
+        fail("%s: metadata loss = %s but the checkpoint %s a logit_bias tensor (the sigmoid loss has one, nce none)",
+             path.c_str(), s.loss.c_str(), ck.model.dims.logit_bias ? "holds" : "lacks");
     s.shuffle = meta.str("shuffle", "1") != "0";
     s.seed = meta.u64("seed", 0);
     s.data = meta.str("data", "");

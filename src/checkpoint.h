@@ -2,10 +2,13 @@
 //
 // Tensors (all F32, SPEC §3 names, Linear weights [out, in] as PyTorch):
 //   image_fusion.* , text_fusion.* , logit_scale            the model (FusionModel::save)
+//   logit_bias                                              only with loss "sigmoid" (sigmoid_loss.h)
 //   optim.exp_avg.<name>, optim.exp_avg_sq.<name>           AdamW moments, when saved for resuming
 // __metadata__ (all strings, numbers in decimal, reals with 17 significant digits so they round-trip):
 //   format "reco-fusion-v1", d, heads, k, step, epoch, epoch_step, model (CLIP model id), data,
 //   memory, data_n, batch, total_steps, lr, weight_decay, warmup, schedule, shuffle, seed,
+//   loss ("nce" | "sigmoid"; absent in older checkpoints, which load as "nce"; a sigmoid checkpoint
+//   holds the logit_bias tensor and its AdamW moments, an nce one must not),
 //   optimizer ("adamw" with moments, "none" without), optim_step (AdamW's t), adam_beta1/2, adam_eps.
 //
 // Everything a resumed run needs to continue bit for bit is here: the weights, AdamW's t, m and v,
@@ -21,6 +24,7 @@
 
 #include "adamw.h"
 #include "fusion.h"
+#include "fusion_train.h"  // LossKind
 
 namespace reco {
 
@@ -36,6 +40,7 @@ struct TrainSettings {
     double weight_decay = 0.05;   // AdamW decoupled decay on 2-D weights (SPEC §4)
     int64_t warmup = 0;           // linear warm-up steps (cosine schedule only)
     std::string schedule = "cosine";  // "cosine" | "constant"
+    std::string loss = "nce";         // "nce" (the paper's) | "sigmoid" (SigLIP's); fusion_train.h
     bool shuffle = true;          // false: batches in file order
     uint64_t seed = 0;            // model init and per-epoch permutations
     std::string data, memory;     // embedding files: absolute paths (older checkpoints: as typed)
@@ -43,6 +48,7 @@ struct TrainSettings {
     int64_t data_n = 0;           // items in the data file (the batch order depends on it)
 
     LrSchedule lr_schedule() const;  // throws on an unknown schedule name
+    LossKind loss_kind() const;      // throws on an unknown loss name
 };
 
 // One checkpoint in memory.

@@ -4,14 +4,22 @@
 //   reco train --data EMB --memory MEM [--k 10] [--batch 256] [--steps N | --epochs E] [--lr 1e-3]
 //              [--wd 0.05] [--warmup N] [--schedule cosine|constant] [--no-shuffle] [--seed S]
 //              [--heads 8] [--init CKPT] [--resume CKPT] [--out CKPT] [--log-every N] [--save-every N]
-//              [--stop-after N] [--model DIR]
+//              [--stop-after N] [--model DIR] [--loss nce|sigmoid]
 //
 // Defaults and choices (the paper is silent where not cited):
 //   - length: 10 epochs (paper) unless --steps or --epochs; the last partial batch of an epoch is
 //     dropped (every step sees exactly --batch items).
 //   - warm-up: 5% of the steps for the cosine schedule unless --warmup.
-//   - logit_scale: from --model DIR/model.safetensors, else from the data's `model` when that is a
-//     directory holding model.safetensors, else ln(1/0.07).
+//   - --loss: nce (default; the paper's three-term InfoNCE, nce_loss.h) or sigmoid (SigLIP's
+//     pairwise sigmoid loss in each of the three terms, sigmoid_loss.h; SPEC §8). It is stored in the
+//     checkpoint: --resume continues with it (a different --loss is an error), and a sigmoid
+//     checkpoint carries the learnable logit_bias with its AdamW moments. The CUDA backend has the
+//     nce loss only: with a GPU, --loss sigmoid trains on the CPU (a one-line note says so).
+//   - logit_scale (nce): from --model DIR/model.safetensors, else from the data's `model` when that
+//     is a directory holding model.safetensors, else ln(1/0.07). sigmoid: logit_scale = ln 10,
+//     logit_bias = −10 (the SigLIP paper's initialisation, SPEC §8).
+//   - --init CKPT copies the fusion weights; its logit_scale (and logit_bias) too when CKPT was
+//     trained with the same --loss, else the scalars start from the --loss's initialisation above.
 //   - the model is initialised from --seed (default 0); the same seed orders the batches.
 //   - --out defaults to fusion.safetensors (to the --resume checkpoint itself when resuming); the
 //     checkpoint always carries the AdamW moments, so every checkpoint can be resumed. Before any
@@ -48,6 +56,7 @@
 #include "neighbour_cache.h"
 #include "out_lock.h"
 #include "reco_eval.h"
+#include "sigmoid_loss.h"
 #include "synthetic.h"
 #include "trainer.h"
 
@@ -123,6 +132,11 @@ static TrainOutcome train(Args& a, const TrainJob& job) {
                  a.get("seed").c_str(), (unsigned long long)s.seed);
         if (a.has("no-shuffle") && s.shuffle)
             fail("--no-shuffle: the checkpoint's run shuffles; a resumed run keeps its settings");
+        if (a.has("loss") && a.get("loss") != s.loss) {
+            (void)parse_loss(a.get("loss"));  // an unknown name says so first
+            fail("--loss %s differs from the checkpoint's loss=%s; a resumed run keeps its loss", a.get("loss").c_str(),
+                 s.loss.c_str());
+        }
     } else {
         s.k = a.get_int("k", 10);
         s.batch = a.get_int("batch", 256);
@@ -131,7 +145,9 @@ static TrainOutcome train(Args& a, const TrainJob& job) {
         if (seed < 0) fail("--seed must be non-negative");
         s.seed = (uint64_t)seed;
         s.shuffle = !a.has("no-shuffle");
+        s.loss = a.get("loss", "nce");
     }
+    const LossKind loss = s.loss_kind();  // validates the name
     if (a.has("lr")) s.lr = a.get_double("lr", s.lr);
     if (a.has("wd")) s.weight_decay = a.get_double("wd", s.weight_decay);
     if (a.has("schedule")) s.schedule = a.get("schedule");
@@ -207,27 +223,57 @@ static TrainOutcome train(Args& a, const TrainJob& job) {
         if (a.has("heads") && init.model.dims.heads != s.heads)
             fail("--heads %d differs from %s's heads=%d", s.heads, init.path.c_str(), init.model.dims.heads);
         s.heads = init.model.dims.heads;
-        model = init.model;  // weights and logit_scale only: a fresh optimiser and step 0
+        if (init.settings.loss == s.loss) {
+            model = init.model;  // weights and logit_scale (logit_bias): a fresh optimiser and step 0
+            fprintf(stderr, "initialised the fusion weights and logit_scale%s from %s\n",
+                    loss == LossKind::sigmoid ? " and logit_bias" : "", init.path.c_str());
+        } else {
+            // trained with the other loss: its scalars do not apply; the modules' weights do
+            FusionDims dims = init.model.dims;
+            dims.logit_bias = loss == LossKind::sigmoid;
+            const float ls = loss == LossKind::sigmoid ? kSigmoidInitLogitScale
+                                                       : (a.has("model") ? clip_logit_scale(a.get("model"))
+                                                                         : clip_logit_scale(data.model()));
+            model.init(dims, ls, s.seed, kSigmoidInitLogitBias);
+            const size_t modules = 2 * dims.module_numel();
+            std::copy(init.model.params.begin(), init.model.params.begin() + modules, model.params.begin());
+            fprintf(stderr,
+                    "initialised the fusion weights from %s (trained with the %s loss); logit_scale %.6g%s for the %s "
+                    "loss\n",
+                    init.path.c_str(), init.settings.loss.c_str(), model.logit_scale(),
+                    loss == LossKind::sigmoid ? ", logit_bias -10" : "", s.loss.c_str());
+        }
         opt = AdamW(model.table, model.params.size(), cfg);
-        fprintf(stderr, "initialised the fusion weights and logit_scale from %s\n", init.path.c_str());
     } else {
         FusionDims dims;
         dims.d = data.d();
         dims.heads = s.heads;
+        dims.logit_bias = loss == LossKind::sigmoid;
         dims.validate();
-        std::string source;
-        const float ls = a.has("model") ? clip_logit_scale(a.get("model"), &source) : clip_logit_scale(data.model(), &source);
-        model.init(dims, ls, s.seed);
+        if (loss == LossKind::sigmoid) {
+            model.init(dims, kSigmoidInitLogitScale, s.seed, kSigmoidInitLogitBias);
+            fprintf(stderr, "sigmoid loss: logit_scale initialised to ln 10, logit_bias to -10 (SigLIP)\n");
+        } else {
+            std::string source;
+            const float ls =
+                a.has("model") ? clip_logit_scale(a.get("model"), &source) : clip_logit_scale(data.model(), &source);
+            model.init(dims, ls, s.seed);
+            fprintf(stderr, "logit_scale initialised to %.6g (%s)\n", ls, source.c_str());
+        }
         opt = AdamW(model.table, model.params.size(), cfg);
-        fprintf(stderr, "logit_scale initialised to %.6g (%s)\n", ls, source.c_str());
     }
 
-    fprintf(stderr, "training %lld steps (%lld per epoch, batch %d, k %d, lr %g %s, warm-up %lld)\n",
-            (long long)s.total_steps, (long long)spe, s.batch, s.k, s.lr, s.schedule.c_str(), (long long)s.warmup);
+    fprintf(stderr, "training %lld steps (%lld per epoch, batch %d, k %d, lr %g %s, warm-up %lld, %s loss)\n",
+            (long long)s.total_steps, (long long)spe, s.batch, s.k, s.lr, s.schedule.c_str(), (long long)s.warmup,
+            s.loss.c_str());
     Trainer trainer(data, mem, nb, s, std::move(model), std::move(opt), start);
     if (resolve_device(a.get("device", "auto")) == Device::CUDA) {
-        trainer.use_cuda();
-        fprintf(stderr, "training on the GPU (%s)\n", cuda_device_name().c_str());
+        if (loss == LossKind::sigmoid) {
+            fprintf(stderr, "note: the sigmoid loss has no CUDA kernels yet; training on the CPU\n");
+        } else {
+            trainer.use_cuda();
+            fprintf(stderr, "training on the GPU (%s)\n", cuda_device_name().c_str());
+        }
     }
     TrainLoopOptions o;
     o.log_every = a.get_i64("log-every", job.synthetic ? 0 : 10);
@@ -338,11 +384,11 @@ REGISTER_COMMAND(train,
                  "train --data EMB --memory MEM [--k 10] [--batch 256] [--steps N | --epochs E] [--lr 1e-3]\n"
                  "                  [--wd 0.05] [--warmup N] [--schedule cosine|constant] [--no-shuffle] [--seed S]\n"
                  "                  [--heads 8] [--model DIR] [--init CKPT] [--resume CKPT] [--out CKPT]\n"
-                 "                  [--log-every N] [--save-every N] [--stop-after N]\n"
+                 "                  [--log-every N] [--save-every N] [--stop-after N] [--loss nce|sigmoid]\n"
                  "                  with no --data: trains on the built-in synthetic benchmark [--synthetic-out DIR]",
                  run_train,
                  {"data", "memory", "model", "k", "batch", "steps", "epochs", "lr", "wd", "warmup", "schedule", "seed",
-                  "heads", "init", "resume", "out", "log-every", "save-every", "stop-after", "synthetic-out"},
+                  "heads", "init", "resume", "out", "log-every", "save-every", "stop-after", "synthetic-out", "loss"},
                  {"no-shuffle"});
 
 }  // namespace reco

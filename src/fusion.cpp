@@ -58,6 +58,7 @@ std::vector<ParamEntry> fusion_param_table(const FusionDims& dims) {
         add(p + ".mlp.fc2.bias", {d});
     }
     add("logit_scale", {});
+    if (dims.logit_bias) add("logit_bias", {});
     return t;
 }
 
@@ -75,7 +76,7 @@ static bool ends_with(const std::string& s, const std::string& suffix) {
 // gives bound = gain·√(3/fan_in) with gain = √(2/(1+5)), i.e. 1/√fan_in, and the bias uses the same
 // bound 1/√fan_in. LayerNorm: weight 1, bias 0. Uniforms come from the top 53 bits of
 // std::mt19937_64 (portable across standard libraries, unlike std::uniform_real_distribution).
-void FusionModel::init(const FusionDims& d, float logit_scale_value, uint64_t seed) {
+void FusionModel::init(const FusionDims& d, float logit_scale_value, uint64_t seed, float logit_bias_value) {
     dims = d;
     table = fusion_param_table(dims);
     params.assign(dims.total_numel(), 0.0f);
@@ -84,6 +85,8 @@ void FusionModel::init(const FusionDims& d, float logit_scale_value, uint64_t se
         float* p = params.data() + e.offset;
         if (e.name == "logit_scale") {
             p[0] = logit_scale_value;
+        } else if (e.name == "logit_bias") {
+            p[0] = logit_bias_value;
         } else if (e.name.find(".ln") != std::string::npos) {
             std::fill(p, p + e.numel, ends_with(e.name, ".weight") ? 1.0f : 0.0f);
         } else {
@@ -107,6 +110,7 @@ void FusionModel::load(const SafeTensors& st, int heads, const std::string& pref
     FusionDims d;
     d.d = (int)info.shape[0];
     d.heads = heads;
+    d.logit_bias = st.has(prefix + "logit_bias");  // trained with the sigmoid loss
     if (d.d % heads != 0)
         fail("%s: width d=%d is not divisible by heads=%d", st.path().c_str(), d.d, heads);
     dims = d;

@@ -11,7 +11,8 @@
 // Parameters live in ONE contiguous float buffer (FusionModel::params) so AdamW runs over one
 // array and a device can upload one block; `fusion_param_table` names every tensor with its
 // SPEC name, offset and shape (Linear weights [out, in], as PyTorch). Buffer order:
-//   image_fusion.* | text_fusion.* | logit_scale
+//   image_fusion.* | text_fusion.* | logit_scale [| logit_bias]
+// (logit_bias only when dims.logit_bias: models trained with the sigmoid loss, sigmoid_loss.h).
 // and inside a module: ln1.{weight,bias}, attn.{q,k,v,out}_proj.{weight,bias}, ln2.{weight,bias},
 // mlp.fc1.{weight,bias}, mlp.fc2.{weight,bias}: 12d² + 13d floats (3,152,384 at d = 512).
 //
@@ -37,9 +38,11 @@ class SafeTensorsWriter;
 struct FusionDims {
     int d = 512;    // CLIP embedding width
     int heads = 8;  // attention heads; d % heads == 0
+    bool logit_bias = false;  // a learnable scalar logit_bias after logit_scale (the sigmoid loss)
     int head_dim() const { return d / heads; }
     size_t module_numel() const { return (size_t)12 * d * d + (size_t)13 * d; }
-    size_t total_numel() const { return 2 * module_numel() + 1; }  // two modules + logit_scale
+    // two modules + logit_scale (+ logit_bias)
+    size_t total_numel() const { return 2 * module_numel() + 1 + (logit_bias ? 1 : 0); }
     void validate() const;  // throws reco::Error on d <= 0, heads <= 0, d % heads != 0
 };
 
@@ -97,10 +100,11 @@ struct FusionModel {
     // Lay out and initialise (seeded, std::mt19937_64). Our choice, documented in fusion.cpp:
     // PyTorch nn.Linear's default, kaiming_uniform(a=√5) = U(-1/√in, 1/√in) for weights AND
     // biases; LayerNorm weight 1, bias 0; logit_scale as given (CLIP's value, log(1/0.07) for
-    // OpenAI CLIP).
-    void init(const FusionDims& dims, float logit_scale, uint64_t seed);
+    // OpenAI CLIP); logit_bias (only when dims.logit_bias) as given.
+    void init(const FusionDims& dims, float logit_scale, uint64_t seed, float logit_bias = 0.0f);
     // Read every tensor by name (name_prefix + SPEC name) from a safetensors file; d from
-    // image_fusion.ln1.weight, heads as given; every shape checked; throws naming file and tensor.
+    // image_fusion.ln1.weight, heads as given, dims.logit_bias iff the file has a logit_bias tensor;
+    // every shape checked; throws naming file and tensor.
     void load(const SafeTensors& st, int heads, const std::string& name_prefix = "");
     // Add every tensor (F32, SPEC names with name_prefix) to a writer.
     void save(SafeTensorsWriter& w, const std::string& name_prefix = "") const;
@@ -110,6 +114,8 @@ struct FusionModel {
     float* module(Modality m) { return params.data() + module_offset(m); }
     const float* module(Modality m) const { return params.data() + module_offset(m); }
     float logit_scale() const { return params[logit_scale_offset()]; }
+    size_t logit_bias_offset() const { return logit_scale_offset() + 1; }  // valid when dims.logit_bias
+    float logit_bias() const { return dims.logit_bias ? params[logit_bias_offset()] : 0.0f; }
     const ParamEntry& entry(const std::string& name) const;  // throws when absent
 };
 

@@ -81,6 +81,10 @@ Trainer::Trainer(const EmbeddingFile& data, const EmbeddingFile& mem, const Neig
         fail("trainer: optimiser state does not match the model (%zu vs %zu values)", opt.m.size(),
              model.params.size());
     if (step < 0) fail("trainer: negative step %lld", (long long)step);
+    loss_ = settings.loss_kind();  // validates the name
+    if ((loss_ == LossKind::sigmoid) != model.dims.logit_bias)
+        fail("trainer: the %s loss needs a model %s a logit_bias parameter", loss_name(loss_),
+             model.dims.logit_bias ? "without" : "with");
     settings.data_n = data.n();
     steps_per_epoch_ = data.n() / s.batch;
     schedule_ = settings.lr_schedule();
@@ -111,6 +115,9 @@ struct Trainer::Gpu {
 Trainer::~Trainer() = default;
 
 void Trainer::use_cuda() {
+    if (loss_ != LossKind::nce)
+        fail("the CUDA backend implements the nce loss only; train the %s loss on the CPU (--device cpu)",
+             loss_name(loss_));
 #if RECO_CUDA
     gpu_.reset(new Gpu(model, opt));
 #else
@@ -150,7 +157,7 @@ float Trainer::step() {
     else
 #endif
         loss = fusion_train_step(model, opt, ws_, V_.data(), T_.data(), nbr_txt_img_.data(), nbr_img_txt_.data(), B,
-                                 k, lr);
+                                 k, lr, loss_);
     if (!std::isfinite(loss))
         fail("training diverged: the loss of step %lld is %g (lower --lr?)", (long long)step_ + 1, (double)loss);
     step_++;

@@ -1,5 +1,6 @@
 // trainer.h — the RECO training loop (SPEC §4): batches, the fusion step, logging, checkpoints.
 //
+// The loss is settings.loss (fusion_train.h: nce, or sigmoid with the model's logit_bias).
 // One step s (0-based) of a run over N data items with batch B:
 //   steps_per_epoch = ⌊N/B⌋ (the last partial batch of each epoch is DROPPED, so every step sees
 //                     exactly B items and the loss scale never changes)
@@ -56,7 +57,8 @@ public:
     // Checkpoint with the AdamW moments (resumable), atomically (syncs from the GPU first).
     void save(const std::string& path);
     // Run the steps on the CUDA backend (FusionGpu: parameters, gradients and AdamW moments on the
-    // device, the CPU's operations in the same order). Only in CUDA builds with a device.
+    // device, the CPU's operations in the same order). Only in CUDA builds with a device, and only
+    // for the nce loss (the sigmoid loss has no kernels: throws).
     void use_cuda();
     // Bring the device's weights and AdamW state back into `model` / `opt` (no-op on the CPU).
     void sync_from_device();
@@ -71,6 +73,7 @@ private:
     const EmbeddingFile& mem_;
     const NeighbourIndex& nb_;
     LrSchedule schedule_;
+    LossKind loss_ = LossKind::nce;  // settings.loss; must agree with model.dims.logit_bias
     int64_t step_ = 0, steps_per_epoch_ = 0;
     int64_t perm_epoch_ = -1;
     std::vector<int> perm_, items_;

@@ -11,6 +11,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <functional>
+#include <map>
 #include <memory>
 #include <random>
 #include <set>
@@ -24,6 +25,7 @@
 #include "memory.h"
 #include "neighbour_cache.h"
 #include "safetensors.h"
+#include "sigmoid_loss.h"
 #include "test_util.h"
 #include "trainer.h"
 
@@ -558,4 +560,172 @@ TEST_CASE("train cli: bad inputs fail with a message naming the file and leave n
     fails("--data " + wide + " --memory " + wide_mem + " --init " + dir + "/good.safetensors", "does not match");
     fails("--data " + data + " --memory " + mem + " --init " + mem, "not a fusion checkpoint");
     fails("--resume " + dir + "/good.safetensors --data " + wide + " --memory " + wide_mem, "d=");
+}
+
+// ------------------------------------------------------------------------------------ --loss sigmoid
+namespace {
+// Rewrite a checkpoint through `edit` (tensors by name, metadata map) into `out`.
+void rewrite_checkpoint(const std::string& in, const std::string& out,
+                        const std::function<void(std::map<std::string, std::vector<float>>&,
+                                                 std::map<std::string, std::string>&)>& edit) {
+    SafeTensors st(in);
+    std::map<std::string, std::vector<float>> t;
+    std::map<std::string, std::vector<int64_t>> shapes;
+    for (const TensorInfo& ti : st.tensors()) t[ti.name] = st.to_f32(ti.name), shapes[ti.name] = ti.shape;
+    std::map<std::string, std::string> meta = st.metadata();
+    edit(t, meta);
+    SafeTensorsWriter w;
+    for (auto& kv : t) w.add_f32(kv.first, shapes.count(kv.first) ? shapes[kv.first] : std::vector<int64_t>{}, kv.second.data());
+    for (auto& kv : meta) w.set_metadata(kv.first, kv.second);
+    w.write(out);
+}
+}  // namespace
+
+TEST_CASE("train: sigmoid loss — checkpoint keeps loss, logit_bias and its AdamW moments; resume is bit for bit") {
+    SmallRun r;
+    r.s.loss = "sigmoid";
+    FusionDims dims = r.m0.dims;
+    dims.logit_bias = true;
+    FusionModel m0;
+    m0.init(dims, kSigmoidInitLogitScale, r.s.seed, kSigmoidInitLogitBias);
+    AdamW opt0(m0.table, m0.params.size());
+    // the nce model or the sigmoid model with the other loss: refused
+    CHECK(contains(error_of([&] { Trainer t(*r.fd, *r.fm, r.nb, r.s, r.m0, r.opt0, 0); }), "logit_bias"));
+    Trainer straight(*r.fd, *r.fm, r.nb, r.s, m0, opt0, 0);
+    std::vector<float> L;
+    for (int i = 0; i < 6; i++) L.push_back(straight.step());
+    CHECK(straight.model.logit_bias() != -10.0f);  // learnt
+    CHECK(straight.model.logit_scale() != m0.logit_scale());
+    // the sigmoid loss at the SigLIP init is ≈ 3·(positive term ≈ 10 − t·cos): not the NCE's scale
+    CHECK(L[0] > 20.0f);
+
+    Trainer first(*r.fd, *r.fm, r.nb, r.s, m0, opt0, 0);
+    for (int i = 0; i < 3; i++) CHECK(first.step() == L[i]);
+    const std::string ck = r.dir + "/sig.safetensors";
+    first.save(ck);
+    SafeTensors st(ck);
+    CHECK(st.meta("loss") == "sigmoid");
+    CHECK(st.has("logit_bias"));
+    CHECK(st.info("logit_bias").shape.empty());
+    CHECK(st.has("optim.exp_avg.logit_bias"));
+    CHECK(st.has("optim.exp_avg_sq.logit_bias"));
+    Checkpoint c = load_checkpoint(ck);
+    CHECK(c.settings.loss == "sigmoid");
+    CHECK(c.model.dims.logit_bias);
+    CHECK(c.model.params == first.model.params);
+    CHECK(c.opt.m == first.opt.m);
+    CHECK(c.opt.v == first.opt.v);
+    CHECK(c.opt.v[c.model.logit_bias_offset()] > 0.0f);
+    Trainer resumed(*r.fd, *r.fm, r.nb, c.settings, c.model, c.opt, c.step);
+    for (int i = 3; i < 6; i++) CHECK(resumed.step() == L[i]);
+    CHECK(resumed.model.params == straight.model.params);
+    CHECK(resumed.opt.m == straight.opt.m);
+    CHECK(resumed.opt.v == straight.opt.v);
+
+    // an nce checkpoint of an older reco (no loss field) loads as nce
+    TrainSettings sn = r.s;
+    sn.loss = "nce";
+    Trainer tn(*r.fd, *r.fm, r.nb, sn, r.m0, r.opt0, 0);
+    tn.step();
+    const std::string ckn = r.dir + "/nce.safetensors", old = r.dir + "/old.safetensors", bad = r.dir + "/bad.safetensors";
+    tn.save(ckn);
+    CHECK(SafeTensors(ckn).meta("loss") == "nce");
+    CHECK_FALSE(SafeTensors(ckn).has("logit_bias"));
+    rewrite_checkpoint(ckn, old, [](std::map<std::string, std::vector<float>>&, std::map<std::string, std::string>& m) {
+        m.erase("loss");
+    });
+    REQUIRE_FALSE(SafeTensors(old).metadata().count("loss"));
+    Checkpoint co = load_checkpoint(old);
+    CHECK(co.settings.loss == "nce");
+    CHECK_FALSE(co.model.dims.logit_bias);
+    // inconsistent or unknown: refused, naming the file
+    rewrite_checkpoint(ckn, bad, [](std::map<std::string, std::vector<float>>&, std::map<std::string, std::string>& m) {
+        m["loss"] = "sigmoid";  // but no logit_bias tensor
+    });
+    std::string e = error_of([&] { load_checkpoint(bad); });
+    CHECK(contains(e, bad));
+    CHECK(contains(e, "logit_bias"));
+    rewrite_checkpoint(ck, bad, [](std::map<std::string, std::vector<float>>&, std::map<std::string, std::string>& m) {
+        m.erase("loss");  // a logit_bias tensor in a checkpoint that says nothing: nce, inconsistent
+    });
+    CHECK(contains(error_of([&] { load_checkpoint(bad); }), "logit_bias"));
+    rewrite_checkpoint(ckn, bad, [](std::map<std::string, std::vector<float>>&, std::map<std::string, std::string>& m) {
+        m["loss"] = "hinge";
+    });
+    e = error_of([&] { load_checkpoint(bad); });
+    CHECK(contains(e, bad));
+    CHECK(contains(e, "unknown loss 'hinge'"));
+    // the logit_bias moments: all or none, like every other tensor
+    rewrite_checkpoint(ck, bad, [](std::map<std::string, std::vector<float>>& t, std::map<std::string, std::string>&) {
+        t.erase("optim.exp_avg_sq.logit_bias");
+    });
+    CHECK(contains(error_of([&] { load_checkpoint(bad); }), "optim.exp_avg_sq.logit_bias"));
+}
+
+TEST_CASE("train cli: --loss sigmoid — 3 steps + --resume 3 == 6; a different --loss is refused; bad names; --init across losses") {
+    const std::string dir = make_tmp_dir(), data = dir + "/d.safetensors", mem = dir + "/m.safetensors";
+    write_random(data, 40, 16, 61);
+    write_random(mem, 70, 16, 62);
+    const std::string common = testutil::reco_bin() + "train --data " + data + " --memory " + mem +
+                               " --k 4 --batch 16 --steps 6 --heads 2 --seed 3 --warmup 2 --lr 2e-3 --log-every 1 --device cpu";
+    int rc = 0;
+    std::vector<std::string> a = stdout_lines(common + " --loss sigmoid --out " + dir + "/a.safetensors", &rc, dir + "/e1");
+    REQUIRE(rc == 0);
+    CHECK(contains(slurp(dir + "/e1"), "logit_bias to -10"));
+    CHECK(contains(slurp(dir + "/e1"), "sigmoid loss"));
+    std::vector<std::string> b =
+        stdout_lines(common + " --loss sigmoid --stop-after 3 --out " + dir + "/b.safetensors", &rc, dir + "/e2");
+    REQUIRE(rc == 0);
+    std::vector<std::string> c = stdout_lines(testutil::reco_bin() + "train --resume " + dir + "/b.safetensors --out " +
+                                                  dir + "/c.safetensors --log-every 1 --loss sigmoid --device cpu",
+                                              &rc, dir + "/e3");
+    REQUIRE(rc == 0);
+    REQUIRE(a.size() == 6);
+    REQUIRE(b.size() == 3);
+    REQUIRE(c.size() == 3);
+    for (int i = 0; i < 3; i++) CHECK(b[i] == a[i]);
+    for (int i = 0; i < 3; i++) CHECK(c[i] == a[i + 3]);
+    CHECK(slurp(dir + "/c.safetensors") == slurp(dir + "/a.safetensors"));
+    Checkpoint ca = load_checkpoint(dir + "/a.safetensors");
+    CHECK(ca.settings.loss == "sigmoid");
+    CHECK(ca.model.logit_bias() > -10.0f);
+    CHECK(ca.model.logit_bias() < -9.9f);
+    // the same run with the nce loss: other losses (the sigmoid's start near 3·10)
+    std::vector<std::string> n = stdout_lines(common + " --out " + dir + "/n.safetensors", &rc, dir + "/e4");
+    REQUIRE(rc == 0);
+    REQUIRE(n.size() == 6);
+    CHECK(n[0] != a[0]);
+    CHECK(load_checkpoint(dir + "/n.safetensors").settings.loss == "nce");
+
+    std::string out;
+    // resuming with another loss: refused, nothing written
+    CHECK(run_cmd(testutil::reco_bin() + "train --resume " + dir + "/b.safetensors --loss nce --out " + dir + "/x.safetensors", &out) == 1);
+    CHECK(contains(out, "--loss nce differs from the checkpoint's loss=sigmoid"));
+    CHECK(run_cmd(testutil::reco_bin() + "train --resume " + dir + "/n.safetensors --loss sigmoid --steps 8 --out " + dir + "/x.safetensors", &out) == 1);
+    CHECK(contains(out, "differs from the checkpoint's loss=nce"));
+    CHECK_FALSE(file_exists(dir + "/x.safetensors"));
+    // an unknown loss: a clear error naming the choices, no output
+    for (const std::string& bad : {"siglip", "NCE", ""}) {
+        CHECK(run_cmd(common + " --loss '" + bad + "' --out " + dir + "/x.safetensors", &out) == 1);
+        CHECK(contains(out, "unknown loss '" + bad + "'"));
+        CHECK(contains(out, "nce"));
+        CHECK(contains(out, "sigmoid"));
+        CHECK_FALSE(file_exists(dir + "/x.safetensors"));
+    }
+    CHECK(run_cmd(testutil::reco_bin() + "train --resume " + dir + "/b.safetensors --loss hinge --out " + dir + "/x.safetensors", &out) == 1);
+    CHECK(contains(out, "unknown loss 'hinge'"));
+
+    // --init from the other loss: the module weights, fresh scalars for this run's loss
+    REQUIRE(run_cmd(common + " --steps 1 --init " + dir + "/a.safetensors --out " + dir + "/i.safetensors", &out) == 0);
+    Checkpoint ci = load_checkpoint(dir + "/i.safetensors");
+    CHECK(ci.settings.loss == "nce");
+    CHECK_FALSE(ci.model.dims.logit_bias);
+    REQUIRE(run_cmd(common + " --steps 1 --loss sigmoid --init " + dir + "/n.safetensors --out " + dir + "/j.safetensors", &out) == 0);
+    CHECK(contains(out, "trained with the nce loss"));
+    Checkpoint cj = load_checkpoint(dir + "/j.safetensors");
+    CHECK(cj.settings.loss == "sigmoid");
+    CHECK(cj.model.logit_bias() == doctest::Approx(-10.0).epsilon(1e-3));  // one step from −10
+    // --init from the same loss keeps the scalars
+    REQUIRE(run_cmd(common + " --steps 1 --loss sigmoid --init " + dir + "/a.safetensors --out " + dir + "/k.safetensors", &out) == 0);
+    CHECK(contains(out, "and logit_bias from"));
 }
