@@ -22,6 +22,10 @@
 #endif
 
 using namespace reco;
+// Tolerances: about 10× what tools/cuda_emu reaches (the kernels' own reduction order is the hardware's; the
+// emulated cuBLAS accumulates in double, real cuBLAS in fp32 — the room is for that), e.g. LayerNorm backward
+// 2.1e-7 → 2e-6, attention backward 2.2e-7 → 2e-6, NCE gradients 6.5e-7 → 5e-6, every parameter gradient
+// 1.4e-6 → 1e-5, refine 4.0e-7 → 4e-6.
 
 #if RECO_CUDA
 namespace {
@@ -80,9 +84,9 @@ TEST_CASE("cuda fusion ops: LayerNorm, exact GELU, L2 norm forward and backward 
                                            rsw.data(), N, C);
         fusion_ops::layernorm_backward(dxw.data(), dww.data(), dbw.data(), g.data(), x.data(), w.data(), muw.data(),
                                        rsw.data(), N, C);
-        CHECK(rel_err(dx, dxw) < 1e-5);
-        CHECK(rel_err(dw, dww) < 1e-5);
-        CHECK(rel_err(db, dbw) < 1e-5);
+        CHECK(rel_err(dx, dxw) < 2e-6);
+        CHECK(rel_err(dw, dww) < 2e-6);
+        CHECK(rel_err(db, dbw) < 2e-6);
     }
     {
         const size_t n = (size_t)N * C;
@@ -105,7 +109,7 @@ TEST_CASE("cuda fusion ops: LayerNorm, exact GELU, L2 norm forward and backward 
         auto dx = randn((size_t)N * C, 10), dxw = dx;
         gpu_fusion_ops::l2norm_backward(dx.data(), g.data(), ow.data(), nrw.data(), N, C);
         fusion_ops::l2norm_backward(dxw.data(), g.data(), ow.data(), nrw.data(), N, C);
-        CHECK(rel_err(dx, dxw) < 1e-5);
+        CHECK(rel_err(dx, dxw) < 1e-6);
     }
 #endif
 }
@@ -158,10 +162,10 @@ TEST_CASE("cuda fusion ops: the query row's attention forward and backward (fusi
         }
         for (size_t e = 0; e < dxb.size(); e++) dxnw[(size_t)b * Tn * D + e] = (float)dxb[e];
     }
-    CHECK(rel_err(A, Aw) < 1e-5);
-    CHECK(rel_err(Z, Zw) < 1e-5);
-    CHECK(rel_err(dU, dUw) < 1e-4);
-    CHECK(rel_err(dxn, dxnw) < 1e-4);
+    CHECK(rel_err(A, Aw) < 1e-6);
+    CHECK(rel_err(Z, Zw) < 1e-6);
+    CHECK(rel_err(dU, dUw) < 2e-6);
+    CHECK(rel_err(dxn, dxnw) < 2e-6);
 #endif
 }
 
@@ -178,9 +182,9 @@ TEST_CASE("cuda fusion ops: NCE loss and gradients, AdamW update against nce_los
             const float lossw = nce_loss<float>(A.data(), Bm.data(), N, d, s, dAw.data(), dBw.data(), &dsw);
             INFO("N=" << N << " s=" << s << " loss gpu " << loss << " cpu " << lossw);
             CHECK(std::fabs(loss - lossw) <= 1e-5 * std::max(1.0f, std::fabs(lossw)));
-            CHECK(rel_err(dA, dAw) < 1e-5);
-            CHECK(rel_err(dB, dBw) < 1e-5);
-            CHECK(std::fabs(ds - dsw) <= 1e-4 * std::max(1.0f, std::fabs(dsw)));
+            CHECK(rel_err(dA, dAw) < 5e-6);
+            CHECK(rel_err(dB, dBw) < 5e-6);
+            CHECK(std::fabs(ds - dsw) <= 2e-5 * std::max(1.0f, std::fabs(dsw)));
         }
     }
     // AdamW: a table with decayed and undecayed ranges, 5 steps, against the CPU optimiser
@@ -237,14 +241,14 @@ TEST_CASE("cuda fusion: loss and every parameter gradient equal fusion_loss (d=6
         if (e.name.find("k_proj.bias") != std::string::npos) {
             for (size_t i = 0; i < e.numel; i++) CHECK(gg[e.offset + i] == 0.0f);
         } else {
-            CHECK(err < 1e-4);
+            CHECK(err < 1e-5);
         }
     }
     // refine = the module's forward: against fusion_refine
     std::vector<float> rg((size_t)B * d), rc((size_t)B * d);
     g.refine(Modality::text, T.data(), nit.data(), B, k, rg.data());
     fusion_refine(model, Modality::text, T.data(), nit.data(), B, k, rc.data());
-    CHECK(rel_err(rg, rc) < 1e-5);
+    CHECK(rel_err(rg, rc) < 4e-6);
 #endif
 }
 
