@@ -2,7 +2,7 @@
 // the CPU references: fusion_ops.h (LayerNorm, GELU, L2 norm), the query-row attention of
 // fusion_fast.cpp (re-stated here in double), nce_loss.h, adamw.h; then the whole loss + gradient
 // against fusion_loss, and 10 AdamW steps against the CPU and the PyTorch fixture
-// (tests/fixtures/fusion): losses within 1e-3 relative (issue 4).
+// (tests/fixtures/fusion): losses within 1e-5 relative (issue 4 asked for 1e-3), final weights within 2e-6.
 // Skips visibly without a CUDA device or in a CUDA=0 build.
 #include <cmath>
 #include <random>
@@ -22,6 +22,10 @@
 #endif
 
 using namespace reco;
+// Tolerances: about 10× what tools/cuda_emu reaches (the kernels' own reduction order is the hardware's; the
+// emulated cuBLAS accumulates in double, real cuBLAS in fp32 — the room is for that), e.g. LayerNorm backward
+// 2.1e-7 → 2e-6, attention backward 2.2e-7 → 2e-6, NCE gradients 6.5e-7 → 5e-6, every parameter gradient
+// 1.4e-6 → 1e-5, refine 4.0e-7 → 4e-6.
 
 #if RECO_CUDA
 namespace {
@@ -80,9 +84,9 @@ TEST_CASE("cuda fusion ops: LayerNorm, exact GELU, L2 norm forward and backward 
                                            rsw.data(), N, C);
         fusion_ops::layernorm_backward(dxw.data(), dww.data(), dbw.data(), g.data(), x.data(), w.data(), muw.data(),
                                        rsw.data(), N, C);
-        CHECK(rel_err(dx, dxw) < 1e-5);
-        CHECK(rel_err(dw, dww) < 1e-5);
-        CHECK(rel_err(db, dbw) < 1e-5);
+        CHECK(rel_err(dx, dxw) < 2e-6);
+        CHECK(rel_err(dw, dww) < 2e-6);
+        CHECK(rel_err(db, dbw) < 2e-6);
     }
     {
         const size_t n = (size_t)N * C;
@@ -105,7 +109,7 @@ TEST_CASE("cuda fusion ops: LayerNorm, exact GELU, L2 norm forward and backward 
         auto dx = randn((size_t)N * C, 10), dxw = dx;
         gpu_fusion_ops::l2norm_backward(dx.data(), g.data(), ow.data(), nrw.data(), N, C);
         fusion_ops::l2norm_backward(dxw.data(), g.data(), ow.data(), nrw.data(), N, C);
-        CHECK(rel_err(dx, dxw) < 1e-5);
+        CHECK(rel_err(dx, dxw) < 1e-6);
     }
 #endif
 }
@@ -158,10 +162,10 @@ TEST_CASE("cuda fusion ops: the query row's attention forward and backward (fusi
         }
         for (size_t e = 0; e < dxb.size(); e++) dxnw[(size_t)b * Tn * D + e] = (float)dxb[e];
     }
-    CHECK(rel_err(A, Aw) < 1e-5);
-    CHECK(rel_err(Z, Zw) < 1e-5);
-    CHECK(rel_err(dU, dUw) < 1e-4);
-    CHECK(rel_err(dxn, dxnw) < 1e-4);
+    CHECK(rel_err(A, Aw) < 1e-6);
+    CHECK(rel_err(Z, Zw) < 1e-6);
+    CHECK(rel_err(dU, dUw) < 2e-6);
+    CHECK(rel_err(dxn, dxnw) < 2e-6);
 #endif
 }
 
@@ -178,9 +182,9 @@ TEST_CASE("cuda fusion ops: NCE loss and gradients, AdamW update against nce_los
             const float lossw = nce_loss<float>(A.data(), Bm.data(), N, d, s, dAw.data(), dBw.data(), &dsw);
             INFO("N=" << N << " s=" << s << " loss gpu " << loss << " cpu " << lossw);
             CHECK(std::fabs(loss - lossw) <= 1e-5 * std::max(1.0f, std::fabs(lossw)));
-            CHECK(rel_err(dA, dAw) < 1e-5);
-            CHECK(rel_err(dB, dBw) < 1e-5);
-            CHECK(std::fabs(ds - dsw) <= 1e-4 * std::max(1.0f, std::fabs(dsw)));
+            CHECK(rel_err(dA, dAw) < 5e-6);
+            CHECK(rel_err(dB, dBw) < 5e-6);
+            CHECK(std::fabs(ds - dsw) <= 2e-5 * std::max(1.0f, std::fabs(dsw)));
         }
     }
     // AdamW: a table with decayed and undecayed ranges, 5 steps, against the CPU optimiser
@@ -237,18 +241,18 @@ TEST_CASE("cuda fusion: loss and every parameter gradient equal fusion_loss (d=6
         if (e.name.find("k_proj.bias") != std::string::npos) {
             for (size_t i = 0; i < e.numel; i++) CHECK(gg[e.offset + i] == 0.0f);
         } else {
-            CHECK(err < 1e-4);
+            CHECK(err < 1e-5);
         }
     }
     // refine = the module's forward: against fusion_refine
     std::vector<float> rg((size_t)B * d), rc((size_t)B * d);
     g.refine(Modality::text, T.data(), nit.data(), B, k, rg.data());
     fusion_refine(model, Modality::text, T.data(), nit.data(), B, k, rc.data());
-    CHECK(rel_err(rg, rc) < 1e-5);
+    CHECK(rel_err(rg, rc) < 4e-6);
 #endif
 }
 
-TEST_CASE("cuda fusion: 10 training steps follow the CPU and the PyTorch fixture (losses within 1e-3)") {
+TEST_CASE("cuda fusion: 10 training steps follow the CPU and the PyTorch fixture (losses within 1e-5)") {
     REQUIRE_CUDA_DEVICE();
 #if RECO_CUDA
     const std::string dir = "tests/fixtures/fusion/";
@@ -280,8 +284,8 @@ TEST_CASE("cuda fusion: 10 training steps follow the CPU and the PyTorch fixture
         const double ec = std::fabs(lg - lc) / std::fabs(lc),
                      et = std::fabs(lg - torch_losses[s]) / std::fabs(torch_losses[s]);
         INFO("step " << s << ": gpu " << lg << " cpu " << lc << " torch " << torch_losses[s]);
-        CHECK(ec <= 1e-3);
-        CHECK(et <= 1e-3);
+        CHECK(ec <= 1e-5);
+        CHECK(et <= 1e-5);
         worst_cpu = std::max(worst_cpu, ec), worst_torch = std::max(worst_torch, et);
     }
     CHECK(g.step_count() == steps);
@@ -289,11 +293,39 @@ TEST_CASE("cuda fusion: 10 training steps follow the CPU and the PyTorch fixture
     AdamW after_opt = gpu_opt;
     g.download(after, &after_opt);
     CHECK(after_opt.t == steps);
-    double worst_w = 0;
-    for (size_t i = 0; i < after.params.size(); i++)
-        worst_w = std::max(worst_w, (double)std::fabs(after.params[i] - cpu_model.params[i]));
-    CHECK(worst_w < 1e-4);
-    printf("fusion GPU vs CPU: %d steps, max loss rel err %.2e (vs PyTorch %.2e), final weights max |diff| %.2e\n",
-           steps, worst_cpu, worst_torch, worst_w);
+    // final weights: against the CPU trainer and against PyTorch's (expected.safetensors "final.*").
+    // Under tools/cuda_emu: losses within 1.6e-7 (CPU) / 2.3e-7 (PyTorch) relative, weights within 6e-8 (CPU) /
+    // 4.8e-7 (PyTorch; the CPU trainer is as far from PyTorch: that is what another fp32 summation order gives),
+    // drift 0.000. A GPU AdamW that skips the weight decay: losses 1.9e-4, weights 9.3e-5, drift 1.00.
+    // Tolerances: 1e-5 (losses), 2e-6 (weights, ~4× the CPU-PyTorch distance, room for cuBLAS's fp32 order).
+    double worst_w = 0, worst_wt = 0, bias_sum = 0, mag_sum = 0;
+    size_t n_decay = 0;
+    for (const ParamEntry& e : after.table) {
+        const auto tw = expect.to_f32("final." + e.name);
+        REQUIRE(tw.size() == e.numel);
+        for (size_t i = 0; i < e.numel; i++) {
+            const size_t j = e.offset + i;
+            worst_w = std::max(worst_w, (double)std::fabs(after.params[j] - cpu_model.params[j]));
+            worst_wt = std::max(worst_wt, (double)std::fabs(after.params[j] - tw[i]));
+            if (e.weight_decay) {
+                // decoupled weight decay shrinks |p| by lr·wd·|p| a step; rounding noise has no sign
+                const double ref = cpu_model.params[j];
+                bias_sum += (after.params[j] - ref) * (ref > 0 ? 1 : -1);
+                mag_sum += std::fabs(ref);
+                n_decay++;
+            }
+        }
+    }
+    REQUIRE(n_decay > 0);
+    // the mean drift of |p| on the decayed weights, in units of the decay over the run (lr·wd·steps·mean|p|):
+    // ~0 when the GPU decays like the CPU, ~+1 when it skips the decay
+    const double drift = bias_sum / (lr * wd * steps * mag_sum);
+    INFO("final weights max |diff| gpu-cpu " << worst_w << ", gpu-torch " << worst_wt << ", decay drift " << drift);
+    CHECK(worst_w < 2e-6);
+    CHECK(worst_wt < 2e-6);
+    CHECK(std::fabs(drift) < 0.1);
+    printf("fusion GPU vs CPU: %d steps, max loss rel err %.2e (vs PyTorch %.2e), final weights max |diff| %.2e "
+           "(vs PyTorch %.2e), decay drift %.3f\n",
+           steps, worst_cpu, worst_torch, worst_w, worst_wt, drift);
 #endif
 }

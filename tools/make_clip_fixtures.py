@@ -16,6 +16,14 @@ CLIPImageProcessor (slow, PIL), CLIPModel.get_text_features / get_image_features
 Every output is also recomputed here by a second, independent route (a float64 numpy forward read from
 the saved safetensors file), and the fixtures are checked to be sensitive to hidden_act and layer_norm_eps.
 
+Also: HF's logits_per_image for every image against the prompts `reco classify` builds from CLASSIFY_LABELS
+("a photo of a {label}."), for the classify test.
+
+Reproducibility: two runs on one machine give the same bytes. Across machines torch's fp32 CPU kernels round
+differently: regenerating on another x86-64 moved text_embeds by up to 1.4e-7, image_embeds by 2.4e-7 and
+vision_hidden_* by up to 4e-6 (abs, f16 fixture) — the same order as the engine's own error — so after a
+regeneration the tolerances of tests/test_clip_towers.cpp and tests/test_cli_clip.cpp must be re-measured.
+
 Run from the repository root:  tools/.venv/bin/python tools/make_clip_fixtures.py
 """
 import argparse
@@ -54,6 +62,11 @@ IMAGES = [
     "tuxpaint/penguin.png",    # portrait 90x198 -> 224x492, offset (0,134): strong upscale
 ]
 CROP_IMAGES = 4
+
+# `reco classify` labels: the CLI's prompts are "a photo of a {label}." (src/cmd_classify.cpp); the references
+# hold HF's logits_per_image for every fixture image against these prompts, so that the printed logits,
+# probabilities and ranking can be checked against transformers (tests/test_cli_clip.cpp).
+CLASSIFY_LABELS = ["cat", "dog", "diagram", "rocket", "flamingo", "penguin", "horse", "fish"]
 
 TEXTS = [
     "a photo of a cat",
@@ -321,6 +334,11 @@ def build(m, tok, proc, crops, pixel_values_all):
         tout = ref.text_model(input_ids=torch.from_numpy(ids_oa[:1]), output_hidden_states=True)
         tout_hf = ref.text_model(input_ids=torch.from_numpy(ids[:1]), output_hidden_states=True)
 
+        cls_enc = tok([f"a photo of a {l}." for l in CLASSIFY_LABELS], padding="max_length", max_length=CONTEXT,
+                      truncation=True, return_tensors="np")
+        cls_ids = cls_enc["input_ids"].astype(np.int64)
+        cls_full = ref(input_ids=torch.from_numpy(cls_ids), pixel_values=pv)
+
     R["input_ids"] = ids
     R["input_ids_openai"] = ids_oa
     R["text_features_raw"] = tf.astype(np.float32)
@@ -330,6 +348,8 @@ def build(m, tok, proc, crops, pixel_values_all):
     R["logits_per_image"] = full.logits_per_image.numpy().astype(np.float32)
     assert maxdiff(full.image_embeds.numpy(), R["image_embeds"]) < 1e-6
     assert maxdiff(full.text_embeds.numpy(), R["text_embeds"]) < 1e-6
+    R["classify_input_ids"] = cls_ids
+    R["classify_logits_per_image"] = cls_full.logits_per_image.numpy().astype(np.float32)
     if m["keep_pixels"]:
         R["pixel_values"] = pixel_values_all[:1].copy()
     if m["keep_crops"]:
@@ -362,6 +382,9 @@ def build(m, tok, proc, crops, pixel_values_all):
     checks["image_embeds (np64 vs HF)"] = maxdiff(unit(i_np), R["image_embeds"])
     logit = math.exp(float(W["logit_scale"]))
     checks["logits_per_image (np64 vs HF)"] = maxdiff(logit * unit(i_np) @ unit(t_np).T, R["logits_per_image"]) / logit
+    c_np = np.stack([np_text(W, cj, np.array(openai_ids(row[None])[0]))[0] for row in cls_ids])
+    checks["classify_logits_per_image (np64 vs HF)"] = maxdiff(logit * unit(i_np) @ unit(c_np).T,
+                                                              R["classify_logits_per_image"]) / logit
     _, ths, tpool = np_text(W, cj, ids_oa[0])
     _, vhs, vpool, vemb_np = np_vision(W, cj, pixel_values_all[0].astype(np.float64))
     checks["text_hidden_* (np64 vs HF)"] = max(maxdiff(h, R[f"text_hidden_{i}"]) for i, h in enumerate(ths))
@@ -396,6 +419,7 @@ def build(m, tok, proc, crops, pixel_values_all):
         "model": m["name"],
         "images": json.dumps(IMAGES),
         "texts": json.dumps(TEXTS),
+        "classify_labels": json.dumps(CLASSIFY_LABELS),
         "crop_u8_images": str(CROP_IMAGES if m["keep_crops"] else 0),
         "pixel_values_images": str(1 if m["keep_pixels"] else 0),
         "text_debug_from": "input_ids_openai[0]",

@@ -83,4 +83,10 @@ if __name__ == "__main__":
     for path in sys.argv[2:]:
         name = path.split("/")[-1]
         dst = sys.argv[1] + "/" + name.replace(".cu", ".cu.cpp") if name.endswith(".cu") else sys.argv[1] + "/" + name
-        open(dst, "w").write(transform(open(path).read()))
+        text = transform(open(path).read())
+        try:
+            same = open(dst).read() == text
+        except FileNotFoundError:
+            same = False
+        if not same:  # unchanged files keep their time stamp: run.sh recompiles only what changed
+            open(dst, "w").write(text)
