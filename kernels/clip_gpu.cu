@@ -218,7 +218,7 @@ private:
             // MLP half: x += fc2(act(fc1(LN2(x))));  ln = LN1 of the next layer (none after the last)
             gemm_linear<T, T>(blas_, h, ln, L.fc1_w.get(), N, C, M);
             tower::bias_act_kernel<T><<<tower::grid_for((size_t)N * M), 256, 0, stream_>>>(h, L.fc1_b.get(), (size_t)N,
-                                                                                          M, tc.quick_gelu);
+                                                                                          M, tc.act == Activation::quick_gelu);
             KERNEL_CHECK();
             gemm_linear<T, T>(blas_, y, h, L.fc2_w.get(), N, M, C);
             tower::residual_layernorm_kernel<T, T><<<rg, 256, 0, stream_>>>(

@@ -1,5 +1,7 @@
-// clip_block.cpp — the transformer layer shared by CLIP's vision and text towers.
+// clip_block.cpp — the transformer layer shared by the CLIP and SigLIP towers (clip_block.h).
 #include "clip_block.h"
+
+#include <cstring>
 
 #include "ops.h"
 
@@ -24,10 +26,39 @@ void clip_block_forward(const ClipLayer& L, const ClipTowerConfig& cfg, float* x
     // --- MLP half ---
     layernorm_forward(ws.ln.data(), x, L.ln2_w.data(), L.ln2_b.data(), N, C, cfg.eps);
     matmul_forward_packed(ws.mlp.data(), ws.ln.data(), L.fc1_p, L.fc1_b.data(), N);
-    if (cfg.quick_gelu) quick_gelu_inplace(ws.mlp.data(), (size_t)N * M);
-    else gelu_inplace(ws.mlp.data(), (size_t)N * M);
+    activation_inplace(cfg.act, ws.mlp.data(), (size_t)N * M);
     matmul_forward_packed(ws.proj.data(), ws.mlp.data(), L.fc2_p, L.fc2_b.data(), N);
     residual_add(x, ws.proj.data(), (size_t)N * C);
+}
+
+void pack_layers_for_cpu(std::vector<ClipLayer>& layers, const ClipTowerConfig& t) {
+    const int C = t.hidden, M = t.mlp;
+    for (ClipLayer& L : layers) {
+        pack_weight(L.qkv_p, L.qkv_w.data(), 3 * C, C);
+        pack_weight(L.out_p, L.out_w.data(), C, C);
+        pack_weight(L.fc1_p, L.fc1_w.data(), M, C);
+        pack_weight(L.fc2_p, L.fc2_w.data(), C, M);
+    }
+}
+
+size_t layer_parameter_count(const ClipLayer& L) {
+    return L.ln1_w.size() + L.ln1_b.size() + L.qkv_w.size() + L.qkv_b.size() + L.out_w.size() + L.out_b.size() +
+           L.ln2_w.size() + L.ln2_b.size() + L.fc1_w.size() + L.fc1_b.size() + L.fc2_w.size() + L.fc2_b.size();
+}
+
+void im2col_patches(const float* pixels, int B, int S, int P, float* cols) {
+    const int G = S / P, K = 3 * P * P;
+    #pragma omp parallel for collapse(2)
+    for (int b = 0; b < B; b++)
+        for (int g = 0; g < G * G; g++) {
+            int gy = g / G, gx = g % G;
+            float* row = cols + ((size_t)b * G * G + g) * K;
+            for (int c = 0; c < 3; c++)
+                for (int py = 0; py < P; py++) {
+                    const float* src = pixels + (((size_t)b * 3 + c) * S + gy * P + py) * S + gx * P;
+                    memcpy(row + (c * P + py) * P, src, P * sizeof(float));
+                }
+        }
 }
 
 }  // namespace reco

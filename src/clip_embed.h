@@ -1,32 +1,37 @@
-// clip_embed.h — from files and strings to L2-normalised CLIP embeddings, in batches.
-// The glue every command uses (embed, classify, search, memory build): preprocessing,
-// tokenisation, the tower forward pass on the chosen device, normalisation.
+// clip_embed.h — the CLIP family behind the family-neutral Encoder (encoder.h): the BPE tokenizer,
+// CLIPImageProcessor's preprocessing, and the towers on the chosen device (CPU or the CUDA towers).
 #pragma once
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "clip_model.h"
+#include "encoder.h"
 #include "tokenizer.h"
 
 namespace reco {
 
-class ClipEncoder {
+class ClipEncoder : public Encoder {
 public:
     // Loads DIR (model + tokenizer). device: "auto" | "cpu" | "cuda" (see device.h).
     ClipEncoder(const std::string& model_dir, const std::string& device = "auto");
-    ~ClipEncoder();
+    ~ClipEncoder() override;
 
     const ClipModel& model() const { return model_; }
     const Tokenizer& tokenizer() const { return tok_; }
-    int dim() const { return model_.cfg.projection_dim; }
-    bool on_gpu() const { return gpu_ != nullptr; }
 
-    // [n, dim] row-major, each row L2-normalised. Images are decoded and preprocessed here.
-    std::vector<float> embed_image_files(const std::vector<std::string>& paths, int batch = 32);
-    std::vector<float> embed_pixels(const float* pixels, int n);           // [n,3,S,S] preprocessed
-    std::vector<float> embed_texts(const std::vector<std::string>& texts, int batch = 256);
-    std::vector<float> embed_token_ids(const int* ids, int n);            // [n,77]
+    ModelFamily family() const override { return ModelFamily::clip; }
+    int dim() const override { return model_.cfg.projection_dim; }
+    int context_length() const override { return kContext; }
+    const std::string& dir() const override { return model_.dir; }
+    const std::string& name() const override { return model_.name; }
+    float logit_scale() const override { return model_.logit_scale; }
+    bool on_gpu() const override { return gpu_ != nullptr; }
+    std::vector<int> tokenize(const std::string& text, bool* truncated) const override;
+
+protected:
+    void encode_images(const float* pixels, int n, float* out) override;
+    void encode_texts(const int* ids, int n, float* out) override;
 
 private:
     ClipModel model_;

@@ -15,7 +15,7 @@ namespace reco {
 struct ClipTowerConfig {
     int hidden = 0, layers = 0, heads = 0, mlp = 0;
     float eps = 1e-5f;
-    bool quick_gelu = true;  // hidden_act: "quick_gelu" (OpenAI weights) or "gelu" (exact erf)
+    Activation act = Activation::quick_gelu;  // hidden_act: "quick_gelu" (OpenAI weights) or "gelu" (exact erf)
 };
 
 // Every field is range-checked by clip_config_from_json before anything is computed from it

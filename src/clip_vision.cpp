@@ -11,23 +11,6 @@
 
 namespace reco {
 
-// im2col for the patch conv: row (b, gy·G+gx) holds the patch's pixels in the order of the
-// conv weight [C,3,P,P] flattened, i.e. channel, then row py, then column px.
-static void im2col_patches(const float* pixels, int B, int S, int P, float* cols) {
-    const int G = S / P, K = 3 * P * P;
-    #pragma omp parallel for collapse(2)
-    for (int b = 0; b < B; b++)
-        for (int g = 0; g < G * G; g++) {
-            int gy = g / G, gx = g % G;
-            float* row = cols + ((size_t)b * G * G + g) * K;
-            for (int c = 0; c < 3; c++)
-                for (int py = 0; py < P; py++) {
-                    const float* src = pixels + (((size_t)b * 3 + c) * S + gy * P + py) * S + gx * P;
-                    memcpy(row + (c * P + py) * P, src, P * sizeof(float));
-                }
-        }
-}
-
 void clip_encode_images_debug(const ClipModel& m, const float* pixels, int B, float* out, ClipDebug* dbg) {
     m.pack_for_cpu();
     const ClipConfig& c = m.cfg;

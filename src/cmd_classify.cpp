@@ -2,6 +2,9 @@
 //
 // Plain CLIP (no --memory/--fusion): one prompt per label, "a photo of a {label}.", scores
 // exp(logit_scale)·cos(v, t) and a softmax over the labels (hf CLIPModel.forward, logits_per_image).
+// SigLIP: logits exp(logit_scale)·cos(v, t) + logit_bias and an independent sigmoid per label
+// (hf SiglipModel.forward; SPEC §8); ranked by cosine either way. With RECO on SigLIP the scale is the
+// checkpoint's (as for CLIP) and the bias the model's.
 //
 // RECO (SPEC §1, inference): with --memory MEM --fusion CKPT the embeddings are refined first:
 //   image: v̄ = φ_img(v, T^M[knn(v, V^M)])     image → image search, fuse the neighbours' TEXTS
@@ -15,7 +18,7 @@
 
 #include "checkpoint.h"
 #include "cli.h"
-#include "clip_embed.h"
+#include "encoder.h"
 #include "common.h"
 #include "fusion.h"
 #include "labels_coco.h"
@@ -79,6 +82,8 @@ static int run_classify(Args& a, int, char**) {
     else if (a.has("labels-file")) labels = read_labels_file(a.get("labels-file"));
     else labels.assign(std::begin(kCocoLabels), std::end(kCocoLabels));
     const int top = std::min<int>(a.get_int("top", 5), (int)labels.size());
+    const std::string tmpl = a.get("template", "a photo of a {}.");
+    if (tmpl.find("{}") == std::string::npos) fail("--template must contain {} (where the label goes), got '%s'", tmpl.c_str());
     if (top < 1) fail("--top must be at least 1");
 
     const bool use_reco = a.has("memory") || a.has("fusion");
@@ -89,23 +94,27 @@ static int run_classify(Args& a, int, char**) {
         fail("--refine must be image, text, both or none (got '%s')", refine_mode.c_str());
     if (!use_reco && refine_mode != "none") fail("--refine %s needs --memory and --fusion", refine_mode.c_str());
 
-    ClipEncoder enc(model_dir_or_default(a), a.get("device", "auto"));
+    std::unique_ptr<Encoder> encoder = Encoder::open(model_dir_or_default(a), a.get("device", "auto"));
+    Encoder& enc = *encoder;
     const int E = enc.dim(), L = (int)labels.size(), N = (int)images.size();
-    float scale = std::exp(enc.model().logit_scale);
+    float scale = std::exp(enc.logit_scale());
+    const bool sigmoid = enc.sigmoid_scores();  // SigLIP: independent sigmoids; CLIP: softmax over the labels
+    const float bias = enc.logit_bias();
 
     Reco reco;
     if (use_reco) {
         reco.mem.reset(new EmbeddingFile(a.get("memory")));
-        check_compatible("memory " + reco.mem->path(), reco.mem->d(), reco.mem->model(), "model " + enc.model().dir,
-                         E, enc.model().name);
+        check_compatible("memory " + reco.mem->path(), reco.mem->d(), reco.mem->model(), "model " + enc.dir(),
+                         E, enc.name());
+        check_family("memory " + reco.mem->path(), reco.mem->family(), "model " + enc.dir(), family_name(enc.family()));
         // the loader `train --init/--resume` and `eval` use: shapes, heads and values validated
         Checkpoint ck = load_checkpoint(a.get("fusion"));
         reco.fusion = std::move(ck.model);
         if (reco.fusion.dims.d != E)
             fail("%s: fusion width d=%d does not match the CLIP model's embedding width %d", ck.path.c_str(),
                  reco.fusion.dims.d, E);
-        check_compatible("checkpoint " + ck.path, reco.fusion.dims.d, ck.settings.model, "model " + enc.model().dir,
-                         E, enc.model().name);
+        check_compatible("checkpoint " + ck.path, reco.fusion.dims.d, ck.settings.model, "model " + enc.dir(),
+                         E, enc.name());
         reco.k = a.get_int("k", ck.settings.k);
         if (reco.k < 1) fail("--k must be at least 1");
         if (reco.k > reco.mem->n())
@@ -114,7 +123,10 @@ static int run_classify(Args& a, int, char**) {
     }
 
     std::vector<std::string> prompts;
-    for (auto& l : labels) prompts.push_back("a photo of a " + l + ".");
+    for (auto& l : labels) {
+        std::string p = tmpl;
+        prompts.push_back(p.replace(p.find("{}"), 2, l));
+    }
     std::vector<float> T = enc.embed_texts(prompts);
     std::vector<float> V = enc.embed_image_files(std::vector<std::string>(images.begin(), images.end()));
     Neighbours img_nb, txt_nb;
@@ -128,11 +140,14 @@ static int run_classify(Args& a, int, char**) {
         for (int j = 0; j < L; j++) {
             double c = 0;
             for (int e = 0; e < E; e++) c += (double)V[(size_t)i * E + e] * T[(size_t)j * E + e];
-            logit[j] = scale * c;
+            logit[j] = scale * c + bias;
             mx = std::max(mx, logit[j]);
         }
         double sum = 0;
         for (int j = 0; j < L; j++) sum += (prob[j] = std::exp(logit[j] - mx));
+        if (sigmoid)  // σ(logit) for each label on its own: they need not sum to 1
+            for (int j = 0; j < L; j++) prob[j] = 1.0 / (1.0 + std::exp(-logit[j]));
+        if (sigmoid) sum = 1.0;
         std::vector<int> order(L);
         std::iota(order.begin(), order.end(), 0);
         std::stable_sort(order.begin(), order.end(), [&](int x, int y) { return logit[x] > logit[y]; });
@@ -166,8 +181,8 @@ static int run_classify(Args& a, int, char**) {
 }
 
 REGISTER_COMMAND(classify,
-                 "classify IMAGE... [--model DIR] [--labels \"a,b\" | --labels-file F] [--top 5]\n"
+                 "classify IMAGE... [--model DIR] [--labels \"a,b\" | --labels-file F] [--top 5] [--template \"a photo of a {}.\"]\n"
                  "                  [--memory MEM --fusion CKPT [--refine image|text|both|none] [--k 10] [--explain]]",
-                 run_classify, {"model", "labels", "labels-file", "top", "memory", "fusion", "refine", "k"}, {"explain"});
+                 run_classify, {"model", "labels", "labels-file", "top", "template", "memory", "fusion", "refine", "k"}, {"explain"});
 
 }  // namespace reco

@@ -5,7 +5,7 @@
 #include <cstdio>
 
 #include "cli.h"
-#include "clip_embed.h"
+#include "encoder.h"
 #include "common.h"
 
 namespace reco {
@@ -22,7 +22,8 @@ static int run_embed(Args& a, int, char**) {
     }
     if (!a.positional().empty()) fail("unexpected argument '%s' (use --image FILE or --text STRING)", a.positional()[0].c_str());
     if (order.empty()) fail("nothing to embed: give --image FILE and/or --text STRING (or --pairs TSV --out FILE)");
-    ClipEncoder enc(model_dir_or_default(a), a.get("device", "auto"));
+    std::unique_ptr<Encoder> encoder = Encoder::open(model_dir_or_default(a), a.get("device", "auto"));
+    Encoder& enc = *encoder;
     auto ie = enc.embed_image_files(images);
     auto te = enc.embed_texts(texts);
     const int E = enc.dim();

@@ -9,7 +9,7 @@
 #include <vector>
 
 #include "cli.h"
-#include "clip_embed.h"
+#include "encoder.h"
 #include "common.h"
 #include "image.h"
 #include "memory.h"
@@ -26,8 +26,9 @@ int cmd_embed_pairs(Args& a) {
     const int batch = a.get_int("batch", 64);
     if (batch < 1) fail("--batch must be at least 1");
     std::vector<PairRow> rows = read_pairs_tsv(tsv, skip_bad);
-    ClipEncoder enc(model_dir_or_default(a), a.get("device", "auto"));
-    const int E = enc.dim(), S = enc.model().cfg.image_size;
+    std::unique_ptr<Encoder> encoder = Encoder::open(model_dir_or_default(a), a.get("device", "auto"));
+    Encoder& enc = *encoder;
+    const int E = enc.dim(), S = enc.image_size();
     const size_t per = (size_t)3 * S * S;
 
     std::vector<float> img_emb, txt_emb;
@@ -40,7 +41,7 @@ int cmd_embed_pairs(Args& a) {
         #pragma omp parallel for schedule(dynamic)
         for (size_t i = 0; i < nb; i++) {
             try {
-                auto p = load_and_preprocess(rows[b0 + i].image, S);
+                auto p = load_and_preprocess(rows[b0 + i].image, enc.preprocessing());
                 std::copy(p.begin(), p.end(), pix.begin() + i * per);
             } catch (const Error& e) {
                 err[i] = e.what();
@@ -66,8 +67,8 @@ int cmd_embed_pairs(Args& a) {
         prog.update((long long)(b0 + nb));
     }
     if (captions.empty()) fail("%s: every row was bad; nothing to write", tsv.c_str());
-    write_embedding_file(out, img_emb.data(), txt_emb.data(), (int)captions.size(), E, captions, enc.model().name,
-                         {{"source", tsv}});
+    write_embedding_file(out, img_emb.data(), txt_emb.data(), (int)captions.size(), E, captions, enc.name(),
+                         {{"source", tsv}, {"family", family_name(enc.family())}});
     fprintf(stderr, "wrote %s: %zu pairs, d=%d\n", out.c_str(), captions.size(), E);
     return 0;
 }

@@ -4,7 +4,7 @@
 #include <cstdio>
 
 #include "cli.h"
-#include "clip_embed.h"
+#include "encoder.h"
 #include "common.h"
 #include "memory.h"
 #include "retrieval.h"
@@ -24,9 +24,11 @@ static int run_search(Args& a, int, char**) {
     EmbeddingFile mem(a.get("memory"));
     if (k < 1) fail("--k must be at least 1");
     if (k > mem.n()) fail("--k %d is larger than the memory %s (%d items)", k, mem.path().c_str(), mem.n());
-    ClipEncoder enc(model_dir_or_default(a), a.get("device", "auto"));
-    check_compatible("memory " + mem.path(), mem.d(), mem.model(), "model " + enc.model().dir, enc.dim(),
-                     enc.model().name);
+    std::unique_ptr<Encoder> encoder = Encoder::open(model_dir_or_default(a), a.get("device", "auto"));
+    Encoder& enc = *encoder;
+    check_compatible("memory " + mem.path(), mem.d(), mem.model(), "model " + enc.dir(), enc.dim(),
+                     enc.name());
+    check_family("memory " + mem.path(), mem.family(), "model " + enc.dir(), family_name(enc.family()));
     const bool cross = a.has("cross");
     for (auto& q : queries) {
         std::vector<float> e = q.first ? enc.embed_image_files({q.second}) : enc.embed_texts({q.second});

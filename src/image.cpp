@@ -225,12 +225,33 @@ ImageU8 clip_crop_u8(const ImageU8& img, int size) {
 }
 
 std::vector<float> clip_preprocess(const ImageU8& img, int size) {
-    ImageU8 crop = clip_crop_u8(img, size);
-    // HF: rescale = float32(float64(v) * (1/255)); normalize = (x - mean) / std in float32.
+    ImagePreprocess p;
+    p.size = size;
+    return preprocess_image(img, p);
+}
+
+ImagePreprocess siglip_image_preprocess(int size) {
+    ImagePreprocess p;
+    p.crop = false;
+    p.size = size;
+    for (int c = 0; c < 3; c++) p.mean[c] = p.std[c] = 0.5;  // IMAGENET_STANDARD_MEAN / _STD
+    return p;
+}
+
+ImageU8 preprocess_u8(const ImageU8& img, const ImagePreprocess& p) {
+    if (p.crop) return clip_crop_u8(img, p.size);
+    check_image(img, "siglip_preprocess");
+    return resize_bicubic_pil(img, p.size, p.size);
+}
+
+std::vector<float> preprocess_image(const ImageU8& img, const ImagePreprocess& p) {
+    const int size = p.size;
+    ImageU8 crop = preprocess_u8(img, p);
+    // HF: rescale = float32(float64(v) * rescale_factor); normalize = (x - mean) / std in float32.
     float lut[3][256];
     for (int c = 0; c < 3; c++) {
-        const float mean = (float)kClipMean[c], stdv = (float)kClipStd[c];
-        for (int v = 0; v < 256; v++) lut[c][v] = ((float)((double)v * (1.0 / 255.0)) - mean) / stdv;
+        const float mean = (float)p.mean[c], stdv = (float)p.std[c];
+        for (int v = 0; v < 256; v++) lut[c][v] = ((float)((double)v * p.rescale) - mean) / stdv;
     }
     const size_t plane = (size_t)size * size;
     std::vector<float> out(3 * plane);
@@ -238,7 +259,6 @@ std::vector<float> clip_preprocess(const ImageU8& img, int size) {
         for (int c = 0; c < 3; c++) out[c * plane + i] = lut[c][crop.rgb[3 * i + c]];
     return out;
 }
-
 // load_and_preprocess is in image_decode.cpp: it holds the decoded image in the in-flight memory budget.
 
 }  // namespace reco

@@ -97,7 +97,24 @@ ImageU8 center_crop(const ImageU8& src, int size);
 // int(size * long / short) (transformers get_resize_output_image_size, default_to_square=False).
 void clip_resize_dims(int w, int h, int size, int* out_w, int* out_h);
 
-// Whole pipeline; output float CHW [3, size, size].
+// How a model family prepares an image: CLIPImageProcessor (shortest side → size, centre crop) or
+// SiglipImageProcessor (straight to size×size, aspect ratio not kept, no crop); then both rescale
+// (float32(float64(v)·rescale)) and normalise ((x − mean) / std in float32). Bicubic, PIL semantics.
+struct ImagePreprocess {
+    bool crop = true;            // true: CLIP's resize + centre crop; false: SigLIP's square resize
+    int size = 224;
+    double rescale = 1.0 / 255.0;
+    double mean[3] = {kClipMean[0], kClipMean[1], kClipMean[2]};
+    double std[3] = {kClipStd[0], kClipStd[1], kClipStd[2]};
+};
+// SiglipImageProcessor's defaults for a size×size model: mean = std = 0.5.
+ImagePreprocess siglip_image_preprocess(int size);
+std::vector<float> preprocess_image(const ImageU8& img, const ImagePreprocess& p);
+std::vector<float> load_and_preprocess(const std::string& path, const ImagePreprocess& p);
+// The uint8 size×size×3 image the pipeline normalises (crop or square resize).
+ImageU8 preprocess_u8(const ImageU8& img, const ImagePreprocess& p);
+
+// Whole CLIP pipeline; output float CHW [3, size, size].
 std::vector<float> clip_preprocess(const ImageU8& img, int size = 224);
 std::vector<float> load_and_preprocess(const std::string& path, int size = 224);
 

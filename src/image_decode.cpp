@@ -454,11 +454,17 @@ static std::string read_image_file(const std::string& path) {
 
 ImageU8 load_image_rgb(const std::string& path) { return decode_image_rgb(read_image_file(path), path); }
 
-std::vector<float> load_and_preprocess(const std::string& path, int size) {
+std::vector<float> load_and_preprocess(const std::string& path, const ImagePreprocess& p) {
     // The decoded image stays in the in-flight budget until it is cropped (then only the crop is left).
     std::unique_ptr<image_memory::DecodeReservation> r;
     ImageU8 img = decode_with(read_image_file(path), path.c_str(), &r);
-    return clip_preprocess(img, size);
+    return preprocess_image(img, p);
+}
+
+std::vector<float> load_and_preprocess(const std::string& path, int size) {
+    ImagePreprocess p;
+    p.size = size;
+    return load_and_preprocess(path, p);
 }
 
 }  // namespace reco

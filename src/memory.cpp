@@ -209,6 +209,13 @@ void check_compatible(const std::string& what_a, int d_a, const std::string& mod
              what_a.c_str(), named(model_a).c_str(), what_b.c_str(), named(model_b).c_str());
 }
 
+void check_family(const std::string& what_a, const std::string& family_a, const std::string& what_b,
+                  const std::string& family_b) {
+    if (!family_a.empty() && !family_b.empty() && family_a != family_b)
+        fail("%s comes from a %s model but %s is a %s model: their embeddings cannot be compared", what_a.c_str(),
+             family_a.c_str(), what_b.c_str(), family_b.c_str());
+}
+
 void check_compatible(const EmbeddingFile& a, const EmbeddingFile& b) {
     check_compatible(a.path(), a.d(), a.model(), b.path(), b.d(), b.model());
 }

@@ -39,6 +39,7 @@ public:
     bool has_captions() const { return has_captions_; }
     std::string caption(int i) const;                         // "" when the file has no captions
     std::string model() const { return st_->meta("model"); }  // "" when unknown
+    std::string family() const { return st_->meta("family"); }  // "clip" | "siglip"; "" when unknown
     const SafeTensors& tensors() const { return *st_; }
 
 private:
@@ -77,5 +78,9 @@ void write_embedding_file(const std::string& path, const float* image_emb, const
 void check_compatible(const std::string& what_a, int d_a, const std::string& model_a,
                       const std::string& what_b, int d_b, const std::string& model_b);
 void check_compatible(const EmbeddingFile& a, const EmbeddingFile& b);
+// The same for the model families ("clip", "siglip"; "" = unknown, not checked): CLIP and SigLIP
+// embeddings live in unrelated spaces even when d agrees.
+void check_family(const std::string& what_a, const std::string& family_a, const std::string& what_b,
+                  const std::string& family_b);
 
 }  // namespace reco

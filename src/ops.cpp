@@ -127,6 +127,32 @@ void gelu_inplace(float* x, size_t n) {
     for (size_t i = 0; i < n; i++) x[i] = 0.5f * x[i] * (1.0f + std::erf(x[i] * (float)M_SQRT1_2));
 }
 
+// 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))), PyTorch's gelu(approximate="tanh") in fp32.
+void gelu_tanh_inplace(float* x, size_t n) {
+    const float k = 0.7978845608028654f;  // sqrt(2/pi)
+    #pragma omp parallel for if (n > 65536)
+    for (size_t i = 0; i < n; i++) {
+        const float v = x[i];
+        x[i] = 0.5f * v * (1.0f + std::tanh(k * (v + 0.044715f * v * v * v)));
+    }
+}
+
+const char* activation_name(Activation a) {
+    switch (a) {
+        case Activation::quick_gelu: return "quick_gelu";
+        case Activation::gelu: return "gelu";
+        default: return "gelu_pytorch_tanh";
+    }
+}
+
+void activation_inplace(Activation a, float* x, size_t n) {
+    switch (a) {
+        case Activation::quick_gelu: quick_gelu_inplace(x, n); break;
+        case Activation::gelu: gelu_inplace(x, n); break;
+        case Activation::gelu_tanh: gelu_tanh_inplace(x, n); break;
+    }
+}
+
 void residual_add(float* x, const float* y, size_t n) {
     #pragma omp parallel for
     for (size_t i = 0; i < n; i++) x[i] += y[i];

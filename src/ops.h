@@ -44,6 +44,12 @@ void attention_forward_qkv(float* out, const float* qkv, int B, int T, int C, in
 void quick_gelu_inplace(float* x, size_t n);  // x·sigmoid(1.702x)   (OpenAI CLIP), vectorised exp
 float exp_approx_for_test(float x);           // the vectorisable e^x quick_gelu uses (within 2 ulp of expf; NaN → NaN)
 void gelu_inplace(float* x, size_t n);        // exact erf GELU       (nn.GELU)
+void gelu_tanh_inplace(float* x, size_t n);   // tanh-approximated GELU (gelu_pytorch_tanh: SigLIP)
+
+// The MLP activation of a transformer tower (config.json hidden_act).
+enum class Activation { quick_gelu, gelu, gelu_tanh };
+const char* activation_name(Activation a);  // the hidden_act string
+void activation_inplace(Activation a, float* x, size_t n);
 
 // x += y over n values (residual connection).
 void residual_add(float* x, const float* y, size_t n);

@@ -15,7 +15,7 @@
 
 #include "common.h"
 #include "safetensors.h"
-#include "siglip_tokenizer.h"
+#include "siglip/siglip_tokenizer.h"
 #include "test_util.h"
 #include "text_clean.h"
 

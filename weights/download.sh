@@ -1,9 +1,14 @@
 #!/usr/bin/env bash
-# weights/download.sh [NAME] — fetch a Hugging Face CLIP checkpoint for reco.
+# weights/download.sh [NAME] — fetch a Hugging Face CLIP or SigLIP checkpoint for reco.
 #
 #   NAME: clip-vit-base-patch32 (default) | clip-vit-base-patch16 | clip-vit-large-patch14
-#         (the openai/ models on the Hugging Face Hub), or any "owner/repo" in the HF CLIP layout.
-#   Files: model.safetensors, config.json, vocab.json, merges.txt → weights/<repo name>/
+#         (the openai/ models on the Hugging Face Hub), siglip-base-patch16-224 | siglip-so400m-patch14-384
+#         (the google/ models), or any "owner/repo" in the HF CLIP or SigLIP layout.
+#   Files: config.json first; its model_type says the family (SPEC §8):
+#          CLIP   model.safetensors, vocab.json, merges.txt
+#          SigLIP model.safetensors, spiece.model, tokenizer_config.json, special_tokens_map.json,
+#                 preprocessor_config.json
+#          → weights/<repo name>/
 #   Env:   HF_ENDPOINT (default https://huggingface.co), HF_TOKEN (optional), REVISION (default main)
 #
 # If a repository has no model.safetensors (only pytorch_model.bin), the .bin is fetched and
@@ -11,8 +16,9 @@
 set -euo pipefail
 name="${1:-clip-vit-base-patch32}"
 case "$name" in
-  */*) repo="$name" ;;
-  *)   repo="openai/$name" ;;
+  */*)      repo="$name" ;;
+  siglip*)  repo="google/$name" ;;
+  *)        repo="openai/$name" ;;
 esac
 here="$(cd "$(dirname "$0")" && pwd)"
 dest="$here/$(basename "$repo")"
@@ -35,9 +41,18 @@ fetch() {  # fetch FILE → $dest/FILE (atomically); returns curl's status
 
 mkdir -p "$dest"
 echo "downloading $repo ($rev) into $dest"
-for f in config.json vocab.json merges.txt; do
-  fetch "$f" || { echo "error: could not download $f from $endpoint/$repo" >&2; exit 1; }
-done
+fetch config.json || { echo "error: could not download config.json from $endpoint/$repo" >&2; exit 1; }
+if grep -Eq '"model_type"[[:space:]]*:[[:space:]]*"siglip"' "$dest/config.json"; then
+  echo "SigLIP checkpoint (model_type siglip)"
+  fetch spiece.model || { echo "error: could not download spiece.model from $endpoint/$repo" >&2; exit 1; }
+  for f in tokenizer_config.json special_tokens_map.json preprocessor_config.json; do
+    fetch "$f" || echo "warning: no $f in $repo (reco uses SiglipTokenizer's / SiglipImageProcessor's defaults)" >&2
+  done
+else
+  for f in vocab.json merges.txt; do
+    fetch "$f" || { echo "error: could not download $f from $endpoint/$repo" >&2; exit 1; }
+  done
+fi
 if ! fetch model.safetensors; then
   echo "no model.safetensors in $repo@$rev; trying pytorch_model.bin + conversion" >&2
   fetch pytorch_model.bin || { echo "error: neither model.safetensors nor pytorch_model.bin could be downloaded" >&2; exit 1; }

@@ -7,7 +7,7 @@
 #include <cstdlib>
 
 #include "fuzz_util.h"
-#include "siglip_tokenizer.h"
+#include "siglip/siglip_tokenizer.h"
 #include "text_clean.h"
 
 namespace {

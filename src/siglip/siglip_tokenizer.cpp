@@ -1,5 +1,5 @@
 // siglip_tokenizer.cpp — HF SiglipTokenizer around libsentencepiece (see siglip_tokenizer.h).
-#include "siglip_tokenizer.h"
+#include "siglip/siglip_tokenizer.h"
 
 #include <sentencepiece_processor.h>
 
