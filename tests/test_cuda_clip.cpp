@@ -104,8 +104,8 @@ TEST_CASE("cuda towers: a random CLIP with head size 64 (tensor-core attention),
     ClipModel m;
     ClipConfig& c = m.cfg;
     c.image_size = 224, c.patch = 32, c.projection_dim = 64, c.vocab_size = 49408, c.max_positions = 77;
-    c.vision = ClipTowerConfig{128, 2, 2, 512, 1e-5f, true};
-    c.text = ClipTowerConfig{128, 2, 2, 512, 1e-5f, true};
+    c.vision = ClipTowerConfig{128, 2, 2, 512, 1e-5f, Activation::quick_gelu};
+    c.text = ClipTowerConfig{128, 2, 2, 512, 1e-5f, Activation::quick_gelu};
     std::mt19937 rng(11);
     std::normal_distribution<float> nd(0, 1);
     auto rnd = [&](size_t n, float sd, float mean = 0.0f) {

@@ -81,8 +81,8 @@ static ClipModel random_clip(bool large) {
     ClipModel m;
     ClipConfig& c = m.cfg;
     c.vision =
-        large ? ClipTowerConfig{1024, 24, 16, 4096, 1e-5f, true} : ClipTowerConfig{768, 12, 12, 3072, 1e-5f, true};
-    c.text = large ? ClipTowerConfig{768, 12, 12, 3072, 1e-5f, true} : ClipTowerConfig{512, 12, 8, 2048, 1e-5f, true};
+        large ? ClipTowerConfig{1024, 24, 16, 4096, 1e-5f, Activation::quick_gelu} : ClipTowerConfig{768, 12, 12, 3072, 1e-5f, Activation::quick_gelu};
+    c.text = large ? ClipTowerConfig{768, 12, 12, 3072, 1e-5f, Activation::quick_gelu} : ClipTowerConfig{512, 12, 8, 2048, 1e-5f, Activation::quick_gelu};
     c.patch = large ? 14 : 32, c.image_size = 224, c.projection_dim = large ? 768 : 512;
     const int Cv = c.vision.hidden, Ct = c.text.hidden, E = c.projection_dim, P = c.patch, T = c.vision_tokens();
     fill(m.vision.patch_w, (size_t)Cv * 3 * P * P, 1, 0.02f);
