@@ -29,8 +29,8 @@ static void random_layer(ClipLayer& L, int C, int M, std::mt19937& rng) {
 static ClipModel random_b32() {
     ClipModel m;
     ClipConfig& c = m.cfg;
-    c.vision = {768, 12, 12, 3072, 1e-5f, true};
-    c.text = {512, 12, 8, 2048, 1e-5f, true};
+    c.vision = {768, 12, 12, 3072, 1e-5f, Activation::quick_gelu};
+    c.text = {512, 12, 8, 2048, 1e-5f, Activation::quick_gelu};
     c.patch = 32; c.image_size = 224; c.projection_dim = 512;
     std::mt19937 rng(0);
     int Cv = 768, Ct = 512, T = c.vision_tokens();
