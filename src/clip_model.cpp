@@ -104,24 +104,14 @@ ClipModel ClipModel::load(const std::string& dir) {
     {
         Json j = parse_json(read_file(cfg_path), cfg_path);
         m.cfg = clip_config_from_json(j, cfg_path);
-        const Json* n = j.find("_name_or_path");
-        m.name = (n && n->type == Json::String && !n->str.empty()) ? n->str : dir;
+        m.name = model_name(j, dir);
     }
     const ClipConfig& c = m.cfg;
     SafeTensors st(st_path);
 
     // 1. The header against the config, before any weight is converted: a config that disagrees with
     //    the checkpoint (layer count, a width) fails here at once, having allocated nothing.
-    struct { const char* tower; const char* prefix; int layers; } towers[] = {
-        {"vision", "vision_model.encoder.layers.", c.vision.layers},
-        {"text", "text_model.encoder.layers.", c.text.layers},
-    };
-    for (auto& t : towers) {
-        int have = checkpoint_layers(st, t.prefix, kMaxLayers);
-        if (have != t.layers)
-            fail("%s: has %d %s layers but %s says %s_config.num_hidden_layers = %d", st_path.c_str(), have, t.tower,
-                 cfg_path.c_str(), t.tower, t.layers);
-    }
+    check_layer_counts(st, st_path, cfg_path, c.vision.layers, c.text.layers);
     m.vision.layers.resize(c.vision.layers);
     m.text.layers.resize(c.text.layers);
     // 2. Shapes, then fp32 conversion. Every weight must be finite: one NaN would silently turn every

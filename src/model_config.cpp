@@ -94,6 +94,25 @@ int checkpoint_layers(const SafeTensors& st, const std::string& prefix, int max)
     return n;
 }
 
+void check_layer_counts(const SafeTensors& st, const std::string& st_path, const std::string& cfg_path,
+                        int vision_layers, int text_layers) {
+    struct { const char* tower; const char* prefix; int layers; } towers[] = {
+        {"vision", "vision_model.encoder.layers.", vision_layers},
+        {"text", "text_model.encoder.layers.", text_layers},
+    };
+    for (auto& t : towers) {
+        int have = checkpoint_layers(st, t.prefix, cfg::kMaxLayers);
+        if (have != t.layers)
+            fail("%s: has %d %s layers but %s says %s_config.num_hidden_layers = %d", st_path.c_str(), have, t.tower,
+                 cfg_path.c_str(), t.tower, t.layers);
+    }
+}
+
+std::string model_name(const Json& config, const std::string& dir) {
+    const Json* n = config.find("_name_or_path");
+    return (n && n->type == Json::String && !n->str.empty()) ? n->str : dir;
+}
+
 // One branch-free pass (an integer OR over the exponent bits vectorises; std::isfinite in a loop with an
 // early exit does not).
 size_t first_non_finite(const std::vector<float>& v) {

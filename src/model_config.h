@@ -48,6 +48,7 @@ Activation get_act(const Json& j, const char* section, const std::string& path, 
 #include <cstdint>
 #include <vector>
 
+#include "json.h"
 #include "safetensors.h"
 
 namespace reco {
@@ -59,6 +60,15 @@ std::string model_weights_path(const std::string& dir);
 // How many encoder layers PREFIX ("vision_model.encoder.layers.") has in the checkpoint (layers 0..n-1
 // present, by their first tensor), counting at most max + 1.
 int checkpoint_layers(const SafeTensors& st, const std::string& prefix, int max);
+
+// Both families name their encoder layers alike (HF): the checkpoint must hold exactly the number of
+// vision and text layers config.json says, checked before any weight is converted, so a wrong config
+// fails at once having allocated nothing. Errors name both files.
+void check_layer_counts(const SafeTensors& st, const std::string& st_path, const std::string& cfg_path,
+                        int vision_layers, int text_layers);
+
+// The model's id: config.json's "_name_or_path" when set (what memories and checkpoints record), else DIR.
+std::string model_name(const Json& config, const std::string& dir);
 
 // Index of the first NaN or ±Inf in v, or v.size().
 size_t first_non_finite(const std::vector<float>& v);

@@ -120,21 +120,11 @@ SiglipModel SiglipModel::load(const std::string& dir) {
     {
         Json j = parse_json(read_file(cfg_path), cfg_path);
         m.cfg = siglip_config_from_json(j, cfg_path);
-        const Json* n = j.find("_name_or_path");
-        m.name = (n && n->type == Json::String && !n->str.empty()) ? n->str : dir;
+        m.name = model_name(j, dir);
     }
     const SiglipConfig& c = m.cfg;
     SafeTensors st(st_path);
-    struct { const char* tower; const char* prefix; int layers; } towers[] = {
-        {"vision", "vision_model.encoder.layers.", c.vision.layers},
-        {"text", "text_model.encoder.layers.", c.text.layers},
-    };
-    for (auto& t : towers) {
-        int have = checkpoint_layers(st, t.prefix, kMaxLayers);
-        if (have != t.layers)
-            fail("%s: has %d %s layers but %s says %s_config.num_hidden_layers = %d", st_path.c_str(), have, t.tower,
-                 cfg_path.c_str(), t.tower, t.layers);
-    }
+    check_layer_counts(st, st_path, cfg_path, c.vision.layers, c.text.layers);
     m.vision.layers.resize(c.vision.layers);
     m.text.layers.resize(c.text.layers);
     load_checked_tensors(st, st_path, [&](auto&& fn) { for_each_tensor(c, m, fn); });
