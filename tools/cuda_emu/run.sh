@@ -33,5 +33,5 @@ for f in src/*.cpp src/*/*.cpp tests/test_main.cpp tests/test_cuda_*.cpp $E/kern
   objs="$objs $o"
 done
 wait
-g++ $FLAGS $objs -o $E/run_tests -lpthread
+g++ $FLAGS $objs -o $E/run_tests -lsentencepiece -lpthread
 ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=0}" $E/run_tests "$@"
