@@ -68,7 +68,7 @@ double max_abs_normalised(std::vector<float> a, const std::vector<float>& ref, i
 struct Limits {
     double cosine, rel_abs, hf;
 };
-const Limits kF16{0.9999, 4e-3, 5e-3}, kBF16{0.999, 3e-2, 4e-2};
+const Limits kF16{0.99999, 3e-3, 1.5e-3}, kBF16{0.9995, 3e-2, 1.5e-2};
 
 std::vector<int> ref_ids(const SafeTensors& ref, int* B) {
     const TensorInfo& ti = ref.info("input_ids");
