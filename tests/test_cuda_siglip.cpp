@@ -5,7 +5,8 @@
 //     and 8, 16 and 49 patch tokens, eps 1e-6 / 1e-5), on HF's pixel_values and input_ids plus random
 //     images, fp16 and bf16 device weights, one run split into passes of 2;
 //   * a random SigLIP with head size 32, so that the tensor-core attention kernel runs bidirectionally
-//     over the 64 text positions and the 16 patch tokens;
+//     over the 64 text positions and the 16 patch tokens; and one whose MLPs make erf GELU visible
+//     through 16-bit noise (on ordinary weights the two GELUs differ by less than fp16 rounding);
 //   * the two kernels SigLIP adds, on their own: bias + gelu_pytorch_tanh, and the MAP head's one-query
 //     attention at T = 16, 196, 729 (hd 8–72) against a double-precision reference;
 //   * the CPU's message for an id outside the vocabulary.
@@ -155,35 +156,52 @@ TEST_CASE("cuda siglip: tiny HF fixtures, GPU features match the CPU and HF") {
 #endif
 }
 
-TEST_CASE("cuda siglip: a random SigLIP with head size 32 (tensor-core attention, bidirectional)") {
-    REQUIRE_CUDA_DEVICE();
 #if RECO_CUDA
+namespace {
+
+// A random SigLIP: widths 64, head size 32 (the tensor-core attention runs, bidirectionally, over the
+// 16 patch tokens and the 64 text positions), 2 layers per tower (with one text layer a causal mask
+// would not change the last row, the pooled one). gelu_sensitive: every MLP (the blocks' and the MAP
+// head's) is built where erf GELU and gelu_pytorch_tanh differ most and add up coherently: fc1 puts
+// every pre-activation near −3 (where the two differ by 4e-4, 100× the fp16 noise of the output), and
+// fc2 is rank one (w[c][m] = s_c·0.3), so the difference reaches every channel as 0.3·M·4e-4 ≈ 0.01.
+SiglipModel random_siglip(unsigned seed, bool gelu_sensitive) {
     SiglipModel m;
     SiglipConfig& c = m.cfg;
     c.image_size = 48, c.patch = 12, c.vocab_size = 300, c.max_positions = 64, c.embed_dim = 64;
     c.vision = ClipTowerConfig{64, 2, 2, 96, 1e-6f, Activation::gelu_tanh};
-    c.text = ClipTowerConfig{64, 1, 2, 96, 1e-6f, Activation::gelu_tanh};
-    std::mt19937 rng(17);
+    c.text = ClipTowerConfig{64, 2, 2, 96, 1e-6f, Activation::gelu_tanh};
+    std::mt19937 rng(seed);
     std::normal_distribution<float> nd(0, 1);
     auto rnd = [&](size_t n, float sd, float mean = 0.0f) {
         std::vector<float> v(n);
         for (auto& x : v) x = mean + sd * nd(rng);
         return v;
     };
+    const int C = 64, P = c.patch, M = 96;
+    auto mlp = [&](std::vector<float>& fc1_w, std::vector<float>& fc1_b, std::vector<float>& fc2_w,
+                   std::vector<float>& fc2_b) {
+        if (gelu_sensitive) {
+            fc1_w = rnd((size_t)M * C, 0.003f), fc1_b = rnd(M, 0.05f, -3.0f), fc2_w.resize((size_t)C * M);
+            for (int ch = 0; ch < C; ch++)
+                for (int j = 0; j < M; j++) fc2_w[(size_t)ch * M + j] = ch % 3 == 0 ? -0.3f : 0.3f;
+        } else {
+            fc1_w = rnd((size_t)M * C, 0.1f), fc1_b = rnd(M, 0.1f), fc2_w = rnd((size_t)C * M, 0.1f);
+        }
+        fc2_b = rnd(C, 0.1f);
+    };
     auto layers = [&](const ClipTowerConfig& t) {
         std::vector<ClipLayer> L(t.layers);
-        const size_t C = t.hidden, M = t.mlp;
         for (ClipLayer& l : L) {
             l.ln1_w = rnd(C, 0.1f, 1.0f), l.ln1_b = rnd(C, 0.1f), l.ln2_w = rnd(C, 0.1f, 1.0f), l.ln2_b = rnd(C, 0.1f);
             l.qkv_w = rnd(3 * C * C, 0.15f), l.qkv_b = rnd(3 * C, 0.1f), l.out_w = rnd(C * C, 0.1f);
             l.out_b = rnd(C, 0.1f);
-            l.fc1_w = rnd(M * C, 0.1f), l.fc1_b = rnd(M, 0.1f), l.fc2_w = rnd(C * M, 0.1f), l.fc2_b = rnd(C, 0.1f);
+            mlp(l.fc1_w, l.fc1_b, l.fc2_w, l.fc2_b);
         }
         return L;
     };
-    const int C = 64, P = c.patch, M = c.vision.mlp;
     SiglipVision& v = m.vision;
-    v.patch_w = rnd((size_t)C * 3 * P * P, 0.03f), v.patch_b = rnd(C, 0.1f);
+    v.patch_w = rnd((size_t)C * 3 * P * P, 0.03f), v.patch_b = rnd(C, 0.3f);
     v.pos_emb = rnd((size_t)c.vision_tokens() * C, 0.1f);
     v.layers = layers(c.vision);
     v.post_ln_w = rnd(C, 0.1f, 1.0f), v.post_ln_b = rnd(C, 0.1f);
@@ -191,21 +209,42 @@ TEST_CASE("cuda siglip: a random SigLIP with head size 32 (tensor-core attention
     v.in_proj_w = rnd((size_t)3 * C * C, 0.15f), v.in_proj_b = rnd(3 * C, 0.1f);
     v.attn_out_w = rnd((size_t)C * C, 0.1f), v.attn_out_b = rnd(C, 0.1f);
     v.head_ln_w = rnd(C, 0.1f, 1.0f), v.head_ln_b = rnd(C, 0.1f);
-    v.fc1_w = rnd((size_t)M * C, 0.1f), v.fc1_b = rnd(M, 0.1f), v.fc2_w = rnd((size_t)C * M, 0.1f);
-    v.fc2_b = rnd(C, 0.1f);
+    mlp(v.fc1_w, v.fc1_b, v.fc2_w, v.fc2_b);
     SiglipText& t = m.text;
     t.tok_emb = rnd((size_t)c.vocab_size * C, 0.5f), t.pos_emb = rnd((size_t)64 * C, 0.1f);
     t.layers = layers(c.text);
     t.final_ln_w = rnd(C, 0.1f, 1.0f), t.final_ln_b = rnd(C, 0.1f);
-    t.head_w = rnd((size_t)C * C, 0.1f), t.head_b = rnd(C, 0.1f);
+    t.head_w = rnd((size_t)C * C, 0.1f), t.head_b = rnd(C, 0.3f);
+    return m;
+}
 
-    const int n_img = 3, n_txt = 3, S = c.image_size;
-    std::vector<float> pix = rnd((size_t)n_img * 3 * S * S, 1.0f);
+void compare_random(const SiglipModel& m, unsigned seed, const std::string& what) {
+    std::mt19937 rng(seed);
+    std::normal_distribution<float> nd(0, 1);
+    const int n_img = 3, n_txt = 3, S = m.cfg.image_size;
+    std::vector<float> pix((size_t)n_img * 3 * S * S);
+    for (auto& x : pix) x = nd(rng);
     std::vector<int> ids((size_t)n_txt * 64, 1);  // pad = eos = 1, as SigLIP's tokenizer pads
-    std::uniform_int_distribution<int> tok(2, c.vocab_size - 1);
+    std::uniform_int_distribution<int> tok(2, m.cfg.vocab_size - 1);
     for (int b = 0; b < n_txt; b++)
         for (int i = 0; i < (b == 0 ? 64 : 5 + 9 * b); i++) ids[(size_t)b * 64 + i] = tok(rng);
-    compare_towers(m, pix, n_img, ids, n_txt, "random, head size 32");
+    compare_towers(m, pix, n_img, ids, n_txt, what);
+}
+
+}  // namespace
+#endif
+
+TEST_CASE("cuda siglip: a random SigLIP with head size 32 (tensor-core attention, bidirectional)") {
+    REQUIRE_CUDA_DEVICE();
+#if RECO_CUDA
+    compare_random(random_siglip(17, false), 18, "random, head size 32");
+#endif
+}
+
+TEST_CASE("cuda siglip: the towers and the MAP head use gelu_pytorch_tanh (MLPs where erf GELU differs)") {
+    REQUIRE_CUDA_DEVICE();
+#if RECO_CUDA
+    compare_random(random_siglip(29, true), 30, "random, GELU-sensitive MLPs");
 #endif
 }
 
