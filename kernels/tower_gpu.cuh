@@ -3,7 +3,9 @@
 // encoder-layer stack (the table at the top of tower_kernels.cuh, causal or bidirectional, any of the
 // three activations), the pooled-row LayerNorm + projection, and the batching of images and texts into
 // device passes. A family supplies image_pass / text_pass (its embeddings and pooling) on top.
-// Included by one .cu file each (everything here is in an anonymous-namespace-free inline/template form).
+// Included by clip_gpu.cu and siglip_gpu.cu. Everything here is in an anonymous namespace, like the
+// static kernels of tower_kernels.cuh it launches: each .cu file gets its own copy, so no template
+// instantiated in one file can be linked against another file's kernels.
 #pragma once
 #include <algorithm>
 #include <vector>
@@ -15,6 +17,7 @@
 
 namespace reco {
 namespace tower {
+namespace {
 
 template <class T>
 inline uint16_t to_bits(float f);
@@ -226,5 +229,6 @@ protected:
     Workspace ws_;
 };
 
+}  // namespace
 }  // namespace tower
 }  // namespace reco
