@@ -10,11 +10,14 @@
 //   * the two kernels SigLIP adds, on their own: bias + gelu_pytorch_tanh, and the MAP head's one-query
 //     attention at T = 16, 196, 729 (hd 8–72) against a double-precision reference;
 //   * the CPU's message for an id outside the vocabulary.
-// Criteria per output (images, texts), fp16 / bf16: cosine(GPU, CPU) ≥ 0.9999 / 0.999 per embedding and
-// max |GPU − CPU| ≤ 4e-3 / 3e-2 of max |CPU feature|; normalised GPU embeddings within 5e-3 / 4e-2 of HF's.
-// Measured under tools/cuda_emu (see the MESSAGE lines and docs/cuda.md): the limits sit about 2–3× above
-// what the emulator reaches; real tensor cores add in another order (cuBLAS, wmma), which moves results by
-// far less than one 16-bit rounding, so the margin covers them.
+// Criteria per output (images, texts), fp16 / bf16: cosine(GPU, CPU) ≥ 0.99999 / 0.9995 per embedding,
+// max |GPU − CPU| ≤ 3e-3 / 3e-2 of max |CPU feature|, normalised GPU embeddings within 1.5e-3 / 1.5e-2
+// of HF's. Measured under tools/cuda_emu (the MESSAGE lines): fp16 cosine ≥ 0.999999, max abs ≤ 1.2e-3,
+// vs HF ≤ 4.6e-4; bf16 ≥ 0.9999, ≤ 1.15e-2, ≤ 5.7e-3 — the limits leave 2.5–10×. Real tensor cores and
+// cuBLAS add in another order than the emulator (double accumulation), far below one 16-bit rounding,
+// so the margin covers them. Deliberate bugs this test fails on (docs/cuda.md): causal text mask, erf
+// GELU (towers, MAP head, or inside the kernel), first-token pooling, no MAP residual, no patch bias,
+// MAP scores without hd^-½.
 // Skips visibly without a CUDA device or in a CUDA=0 build.
 #include <cmath>
 #include <random>
