@@ -128,14 +128,31 @@ void residual_layernorm(float* x, float* ln_out, const float* y, const float* bi
 }
 
 void bias_act(float* h, const float* bias, int N, int M, bool quick_gelu, Act act) {
+    bias_act(h, bias, N, M, quick_gelu ? Activation::quick_gelu : Activation::gelu, act);
+}
+
+void bias_act(float* h, const float* bias, int N, int M, Activation a, Act act) {
     with_act(act, [&](auto tag) {
         using T = decltype(tag);
         const size_t n = (size_t)N * M;
         auto dh = upload_act<T>(h, n);
         auto db = upload(bias, M);
-        tower::bias_act_kernel<T><<<tower::grid_for(n), 256>>>(dh.get(), db.get(), (size_t)N, M, quick_gelu);
+        tower::bias_act_kernel<T><<<tower::grid_for(n), 256>>>(dh.get(), db.get(), (size_t)N, M, a);
         KERNEL_CHECK();
         download_act(h, dh, n);
+    });
+}
+
+void map_attention(float* out, const float* q, const float* kv, const float* kv_b, int B, int T, int C, int NH,
+                   Act act) {
+    with_act(act, [&](auto tag) {
+        using T_ = decltype(tag);
+        auto dq = upload(q, C), dkvb = upload(kv_b, 2 * C);
+        auto dkv = upload_act<T_>(kv, (size_t)B * T * 2 * C);
+        DevBuf<T_> dout((size_t)B * C);
+        tower::map_attention<T_>(dout.get(), dq.get(), dkv.get(), dkvb.get(), B, T, C, NH, 0);
+        CUDA_CHECK(cudaDeviceSynchronize());
+        download_act(out, dout, (size_t)B * C);
     });
 }
 

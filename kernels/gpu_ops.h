@@ -9,6 +9,8 @@
 #if RECO_CUDA
 #include <cstddef>
 
+#include "ops.h"  // Activation
+
 namespace reco {
 namespace gpu_ops {
 
@@ -29,6 +31,11 @@ void residual_layernorm(float* x, float* ln_out, const float* y, const float* bi
                         int N, int C, float eps, Act act);
 // bias_act_kernel: h = act(h + bias) over [N,M], h rounded to act before and after.
 void bias_act(float* h, const float* bias, int N, int M, bool quick_gelu, Act act);
+void bias_act(float* h, const float* bias, int N, int M, Activation a, Act act);  // any of the three
+// map_attention_kernel (SigLIP's MAP head): out [B,C] from the probe's query q [C] (fp32, bias included)
+// and kv [B·T, 2C] (rows k | v, rounded to act) + kv_b [2C].
+void map_attention(float* out, const float* q, const float* kv, const float* kv_b, int B, int T, int C, int NH,
+                   Act act);
 // attention_*_kernel: out [B·T, C] from qkv [B·T, 3C] (rounded to act) + qkv_b [3C].
 // path 0 = automatic, 1 = the tensor-core kernel (throws if it cannot run), 2 = the scalar kernel.
 void attention_qkv(float* out, const float* qkv, const float* qkv_b, int B, int T, int C, int NH, bool causal,

@@ -22,6 +22,7 @@
 #include <mma.h>
 
 #include "cuda_util.cuh"
+#include "ops.h"  // Activation
 
 namespace reco {
 namespace tower {
@@ -45,18 +46,27 @@ static __global__ void im2col_kernel(T* cols, const float* pixels, int B, int S,
     }
 }
 
-// CLIP A.3 "prepend class_embedding, add position_embedding" (before pre_layrnorm).
-// Mirrors the [CLS; patches] + positions loop of clip_encode_images_debug.
-// patches fp32 [B·G², C] (the patch GEMM), x fp32 [B, T, C] with T = G² + 1.
+// CLIP A.3 "prepend class_embedding, add position_embedding" (before pre_layrnorm); SigLIP
+// (hf SiglipVisionEmbeddings): no class token (class_emb = null), the conv's bias added here (patch_b).
+// Mirrors the [CLS; patches] + positions loop of clip_encode_images_debug and, without the class token,
+// siglip_encode_images_debug's (patch + bias) + position.
+// patches fp32 [B·G², C] (the patch GEMM, no bias), x fp32 [B, T, C] with T = G² + 1 (CLIP) or G² (SigLIP).
 static __global__ void vision_embed_kernel(float* x, const float* patches, const float* class_emb, const float* pos,
-                                    int B, int T, int C) {
+                                    int B, int T, int C, const float* patch_b = nullptr) {
+    const int ncls = class_emb ? 1 : 0;
     const size_t total = (size_t)B * T * C;
     for (size_t idx = blockIdx.x * (size_t)blockDim.x + threadIdx.x; idx < total;
          idx += (size_t)gridDim.x * blockDim.x) {
         const int i = (int)(idx % C);
         const size_t bt = idx / C;
         const int t = (int)(bt % T), b = (int)(bt / T);
-        const float src = t == 0 ? class_emb[i] : patches[((size_t)b * (T - 1) + t - 1) * C + i];
+        float src;
+        if (t < ncls) {
+            src = class_emb[i];
+        } else {
+            src = patches[((size_t)b * (T - ncls) + t - ncls) * C + i];
+            if (patch_b) src += patch_b[i];
+        }
         x[idx] = src + pos[(size_t)t * C + i];
     }
 }
@@ -134,18 +144,30 @@ static __global__ void residual_layernorm_kernel(float* x, const T* y, const flo
 }
 
 // ------------------------------------------------------------------------------- MLP activation
-// h = act(h + bias), in place, h [N, M]: the fc1 bias of matmul_forward, then
-//   quick_gelu: v·sigmoid(1.702v) = v / (1 + exp(-1.702v))     ops.cpp quick_gelu_inplace
-//   gelu:       ½v(1 + erf(v/√2))                               ops.cpp gelu_inplace (exact erf)
+// h = act(h + bias), in place, h [N, M]: the fc1 bias of matmul_forward, then (ops.cpp activation_inplace)
+//   quick_gelu: v·sigmoid(1.702v) = v / (1 + exp(-1.702v))     quick_gelu_inplace (OpenAI CLIP)
+//   gelu:       ½v(1 + erf(v/√2))                               gelu_inplace (exact erf, nn.GELU)
+//   gelu_tanh:  ½v(1 + tanh(√(2/π)(v + 0.044715v³)))            gelu_tanh_inplace (gelu_pytorch_tanh, SigLIP)
 template <class T>
-static __global__ void bias_act_kernel(T* h, const float* bias, size_t N, int M, bool quick) {
+static __global__ void bias_act_kernel(T* h, const float* bias, size_t N, int M, Activation act) {
     const size_t total = N * (size_t)M;
     for (size_t idx = blockIdx.x * (size_t)blockDim.x + threadIdx.x; idx < total;
          idx += (size_t)gridDim.x * blockDim.x) {
         const float v = to_float(h[idx]) + bias[idx % M];
-        const float a = quick ? v / (1.0f + expf(-1.702f * v)) : 0.5f * v * (1.0f + erff(v * 0.70710678118654752f));
+        float a;
+        if (act == Activation::quick_gelu) a = v / (1.0f + expf(-1.702f * v));
+        else if (act == Activation::gelu) a = 0.5f * v * (1.0f + erff(v * 0.70710678118654752f));
+        else a = 0.5f * v * (1.0f + tanhf(0.7978845608028654f * (v + 0.044715f * v * v * v)));
         h[idx] = from_float<T>(a);
     }
+}
+
+// out[n, :] += bias, fp32 [N, E]: the bias of a Linear whose GEMM wrote fp32 (SigLIP's text head).
+static __global__ void add_bias_kernel(float* out, const float* bias, int N, int E) {
+    const size_t total = (size_t)N * E;
+    for (size_t idx = blockIdx.x * (size_t)blockDim.x + threadIdx.x; idx < total;
+         idx += (size_t)gridDim.x * blockDim.x)
+        out[idx] += bias[idx % E];
 }
 
 // ------------------------------------------------------------------------------- L2 normalise
@@ -398,6 +420,65 @@ inline void attention_forward(T* out, const T* qkv, const float* qkv_b, int B, i
         attention_scalar_kernel<T><<<B * NH, kAttnScalarWarps * 32, smem, stream>>>(out, qkv, qkv_b, Tn, C, NH, hd,
                                                                                     causal, scale);
     }
+    KERNEL_CHECK();
+}
+
+// ------------------------------------------------------------------------------- MAP head attention
+// SigLIP's attention-pooling head (hf SiglipMultiheadAttentionPoolingHead: nn.MultiheadAttention with
+// one learned query, the probe). For item b and head h:
+//   s_t = (q_h · (k_t,h + bk_h))·hd^-½ over the T tokens, p = softmax_t(s) in fp32,
+//   out_h = Σ_t p_t·(v_t,h + bv_h).
+// q [C] fp32 = probe·Wqᵀ + bq (the same for every image: computed once at load); kv [B·T, 2C] act_t =
+// h·W_{k|v}ᵀ (rows k | v, no bias); kv_b [2C] fp32, added on load; out [B, C] act_t.
+// Mirrors map_head in siglip_towers.cpp: each score, the softmax and each weighted sum in its order.
+// One warp per (b, h): lanes split the tokens for the scores and the channels for the output;
+// shared memory: T scores.
+template <class T>
+static __global__ void map_attention_kernel(T* out, const float* q, const T* kv, const float* kv_b, int Tn, int C,
+                                            int NH) {
+    extern __shared__ __align__(128) unsigned char smem[];  // every kernel declares it alike
+    float* s = (float*)smem;                                // [Tn]
+    const int b = blockIdx.x / NH, h = blockIdx.x % NH, lane = threadIdx.x % 32;
+    const int hd = C / NH, C2 = 2 * C;
+    const float scale = 1.0f / sqrtf((float)hd);
+    const float* qh = q + h * hd;
+    const float* bk = kv_b + h * hd;
+    const float* bv = kv_b + C + h * hd;
+    const T* kvb = kv + (size_t)b * Tn * C2;
+    float mx = -INFINITY;
+    for (int t = lane; t < Tn; t += 32) {
+        const T* kr = kvb + (size_t)t * C2 + h * hd;
+        float d = 0.0f;
+        for (int i = 0; i < hd; i++) d += qh[i] * (to_float(kr[i]) + bk[i]);
+        s[t] = d * scale;
+        mx = fmaxf(mx, s[t]);
+    }
+    mx = warp_max(mx);
+    float sum = 0.0f;
+    for (int t = lane; t < Tn; t += 32) {
+        const float e = expf(s[t] - mx);
+        s[t] = e;
+        sum += e;
+    }
+    sum = warp_sum(sum);
+    __syncwarp();  // every s[t] written before any lane reads all of them
+    for (int c = lane; c < hd; c += 32) {
+        float o = 0.0f;
+        for (int t = 0; t < Tn; t++) o += s[t] / sum * (to_float(kvb[(size_t)t * C2 + C + h * hd + c]) + bv[c]);
+        out[(size_t)b * C + h * hd + c] = from_float<T>(o);
+    }
+}
+
+template <class T>
+inline void map_attention(T* out, const float* q, const T* kv, const float* kv_b, int B, int Tn, int C, int NH,
+                          cudaStream_t stream) {
+    const size_t smem = (size_t)Tn * sizeof(float);
+    int dev = 0, optin = 0;
+    CUDA_CHECK(cudaGetDevice(&dev));
+    CUDA_CHECK(cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev));
+    if (smem > (size_t)optin) fail("MAP head: %d tokens need %zu bytes of shared memory", Tn, smem);
+    CUDA_CHECK(cudaFuncSetAttribute(map_attention_kernel<T>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
+    map_attention_kernel<T><<<B * NH, 32, smem, stream>>>(out, q, kv, kv_b, Tn, C, NH);
     KERNEL_CHECK();
 }
 

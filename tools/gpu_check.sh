@@ -79,7 +79,7 @@ fi
 SAN="$(command -v compute-sanitizer || true)"
 [ -z "$SAN" ] && [ -n "${CUDA_HOME:-}" ] && [ -x "$CUDA_HOME/bin/compute-sanitizer" ] && SAN="$CUDA_HOME/bin/compute-sanitizer"
 [ -z "$SAN" ] && [ -x /usr/local/cuda/bin/compute-sanitizer ] && SAN=/usr/local/cuda/bin/compute-sanitizer
-SAN_TESTS='cuda topk: ties*,cuda ops: fused attention*'
+SAN_TESTS='cuda topk: ties*,cuda ops: fused attention*,cuda siglip: bias*'
 if [ $built -ne 0 ]; then
   skip memcheck "build failed"; skip racecheck "build failed"
 elif [ -z "$SAN" ]; then

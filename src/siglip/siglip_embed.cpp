@@ -7,6 +7,12 @@
 #include "common.h"
 #include "device.h"
 #include "json.h"
+#if RECO_CUDA && __has_include("siglip_gpu.h")
+#include "siglip_gpu.h"
+#define RECO_GPU_TOWERS 1
+#else
+#define RECO_GPU_TOWERS 0
+#endif
 
 namespace reco {
 
@@ -61,6 +67,13 @@ ImagePreprocess siglip_preprocess_config(const std::string& dir, int image_size)
     return p;
 }
 
+struct SiglipEncoder::Gpu {
+#if RECO_GPU_TOWERS
+    explicit Gpu(const SiglipModel& m) : impl(m) {}
+    SiglipGpu impl;
+#endif
+};
+
 SiglipEncoder::SiglipEncoder(const std::string& model_dir, const std::string& device)
     : model_(SiglipModel::load(model_dir)),
       tok_(SiglipTokenizer::from_model_dir(model_dir, model_.cfg.max_positions)) {
@@ -68,18 +81,31 @@ SiglipEncoder::SiglipEncoder(const std::string& model_dir, const std::string& de
         fail("%s: the tokenizer has %d pieces but %s/config.json says text_config.vocab_size = %d", tok_.path().c_str(),
              tok_.vocab_size(), model_dir.c_str(), model_.cfg.vocab_size);
     pre_ = siglip_preprocess_config(model_dir, model_.cfg.image_size);
-    if (resolve_device(device) == Device::CUDA)
-        fprintf(stderr, "reco: note: SigLIP towers run on the CPU (the CUDA towers are CLIP's only)\n");
+    if (resolve_device(device) == Device::CUDA) {
+#if RECO_GPU_TOWERS
+        gpu_.reset(new Gpu(model_));
+#endif
+    }
 }
+
+SiglipEncoder::~SiglipEncoder() = default;
 
 std::vector<int> SiglipEncoder::tokenize(const std::string& text, bool* truncated) const {
     return tok_.tokenize(text, truncated);
 }
 
 void SiglipEncoder::encode_images(const float* pixels, int n, float* out) {
+#if RECO_GPU_TOWERS
+    if (gpu_) return gpu_->impl.encode_images(pixels, n, out);
+#endif
     siglip_encode_images(model_, pixels, n, out);
 }
 
-void SiglipEncoder::encode_texts(const int* ids, int n, float* out) { siglip_encode_texts(model_, ids, n, out); }
+void SiglipEncoder::encode_texts(const int* ids, int n, float* out) {
+#if RECO_GPU_TOWERS
+    if (gpu_) return gpu_->impl.encode_texts(ids, n, out);
+#endif
+    siglip_encode_texts(model_, ids, n, out);
+}
 
 }  // namespace reco

@@ -1,9 +1,9 @@
 // siglip_embed.h — the SigLIP family behind the family-neutral Encoder (encoder.h): SiglipTokenizer
 // (spiece.model, padded to max_position_embeddings = 64), SiglipImageProcessor (square bicubic resize,
 // no crop, mean = std = 0.5 unless preprocessor_config.json says otherwise), the CPU towers
-// (siglip_model.h) and sigmoid scores. There are no CUDA SigLIP towers yet: on a CUDA device the towers
-// run on the CPU, with a one-line note.
+// (siglip_model.h) or, on a CUDA device, the GPU towers (kernels/siglip_gpu.h), and sigmoid scores.
 #pragma once
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -20,7 +20,9 @@ ImagePreprocess siglip_preprocess_config(const std::string& dir, int image_size)
 
 class SiglipEncoder : public Encoder {
 public:
+    // Loads DIR (model + tokenizer). device: "auto" | "cpu" | "cuda" (see device.h).
     SiglipEncoder(const std::string& model_dir, const std::string& device = "auto");
+    ~SiglipEncoder() override;
 
     const SiglipModel& model() const { return model_; }
     const SiglipTokenizer& tokenizer() const { return tok_; }
@@ -33,6 +35,7 @@ public:
     float logit_scale() const override { return model_.logit_scale; }
     bool sigmoid_scores() const override { return true; }
     float logit_bias() const override { return model_.logit_bias; }
+    bool on_gpu() const override { return gpu_ != nullptr; }
     std::vector<int> tokenize(const std::string& text, bool* truncated) const override;
 
 protected:
@@ -42,6 +45,8 @@ protected:
 private:
     SiglipModel model_;
     SiglipTokenizer tok_;
+    struct Gpu;
+    std::unique_ptr<Gpu> gpu_;
 };
 
 }  // namespace reco

@@ -20,7 +20,7 @@ FLAGS="-O1 -g -std=c++17 -fopenmp -ffp-contract=off -fsanitize=address,undefined
   -DRECO_CUDA=1 -I$E/kernels -I$E/include -Isrc -Itests -Wno-unknown-pragmas"
 JOBS="${JOBS:-2}"
 objs=""
-for f in src/*.cpp tests/test_main.cpp tests/test_cuda_*.cpp $E/kernels/*.cu.cpp; do
+for f in src/*.cpp src/*/*.cpp tests/test_main.cpp tests/test_cuda_*.cpp $E/kernels/*.cu.cpp; do
   [ "$f" = src/main.cpp ] && continue
   o=$E/obj/$(basename "$f").o
   # a transformed kernel is rebuilt when any transformed kernel file changed (they include each other's headers)
@@ -33,5 +33,5 @@ for f in src/*.cpp tests/test_main.cpp tests/test_cuda_*.cpp $E/kernels/*.cu.cpp
   objs="$objs $o"
 done
 wait
-g++ $FLAGS $objs -o $E/run_tests -lpthread
+g++ $FLAGS $objs -o $E/run_tests -lsentencepiece -lpthread
 ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=0}" $E/run_tests "$@"
