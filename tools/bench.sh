@@ -3,6 +3,8 @@
 # same machine, same thread count (THREADS, default 2), printed as one table with ratios.
 #
 #   towers:  ViT-B/32-shaped CLIP, random weights: images/s, texts/s   vs transformers CLIPModel (PyTorch CPU)
+#   siglip:  SigLIP-base/16-shaped, random weights: images/s, texts/s  vs transformers SiglipModel (PyTorch CPU)
+#            (texts padded to 64 on both sides, as SigLIP requires; SIGLIP=0 skips this part)
 #   fusion:  RECO training steps/s at d=512, k=10, batch 256            vs the same model in PyTorch CPU
 #   top-k:   exact top-k queries/s, 1M×512 memory, 1024 queries, k=10   vs faiss IndexFlatIP (fp32)
 #
@@ -16,7 +18,8 @@ export OMP_NUM_THREADS="$THREADS" OPENBLAS_NUM_THREADS="$THREADS" MKL_NUM_THREAD
 export OMP_WAIT_POLICY="${OMP_WAIT_POLICY:-passive}"
 SECS="${SECS:-5}"
 TOPK_N="${TOPK_N:-1000000}"
-if [ "${QUICK:-0}" = 1 ]; then SECS=1; TOPK_N=100000; fi
+SIG_IB="${SIG_IB:-16}"; SIG_TB="${SIG_TB:-64}"  # SigLIP batch sizes (images, texts)
+if [ "${QUICK:-0}" = 1 ]; then SECS=1; TOPK_N=100000; SIG_IB=4; SIG_TB=16; fi
 PY="tools/.venv/bin/python"
 log="build/bench.log"
 mkdir -p build
@@ -48,6 +51,19 @@ fi
 if [ $have_torch = 1 ]; then
   out=$("$PY" tools/bench_towers_torch.py 16 64 "$SECS" "$THREADS" 2>&1); echo "$out" >>"$log"
   img_t=$(echo "$out" | num "torch images/s"); txt_t=$(echo "$out" | num "torch texts/s"); txt77_t=$(echo "$out" | num "torch texts77/s")
+fi
+
+# ---- SigLIP towers (base/16 shapes: ~35 GFLOP per image, ~11 per 64-token text; ViT-B/32: 4.4 and ~0.6)
+sig_img_r=; sig_txt_r=; sig_img_t=; sig_txt_t=
+if [ "${SIGLIP:-1}" != 0 ]; then
+  if build bench_siglip; then
+    out=$(build/bench_siglip "$SIG_IB" "$SIG_TB" "$SECS" 2>&1); echo "$out" >>"$log"
+    sig_img_r=$(echo "$out" | num "reco images/s"); sig_txt_r=$(echo "$out" | num "reco texts/s")
+  fi
+  if [ $have_torch = 1 ]; then
+    out=$("$PY" tools/bench_siglip_torch.py "$SIG_IB" "$SIG_TB" "$SECS" "$THREADS" 2>&1); echo "$out" >>"$log"
+    sig_img_t=$(echo "$out" | num "torch images/s"); sig_txt_t=$(echo "$out" | num "torch texts/s")
+  fi
 fi
 
 # ---- fusion training
@@ -83,6 +99,10 @@ printf "%-40s %14s %14s %10s\n" "benchmark" "reco" "baseline" "ratio"
 row "ViT-B/32 images/s (batch 16)" "$img_r" "$img_t"
 row "ViT-B/32 texts/s (batch 64, pad longest)" "$txt_r" "$txt_t"
 row "ViT-B/32 texts/s (vs torch padded to 77)" "$txt_r" "$txt77_t"
+if [ "${SIGLIP:-1}" != 0 ]; then
+  row "SigLIP-B/16 images/s (batch $SIG_IB)" "$sig_img_r" "$sig_img_t"
+  row "SigLIP-B/16 texts/s (batch $SIG_TB, 64 tokens)" "$sig_txt_r" "$sig_txt_t"
+fi
 row "fusion train steps/s (d512 k10 B256)" "$fus_r" "$fus_t"
 row "top-k q/s vs faiss (Debian, ref BLAS)*" "$topk_r" "$topk_f"
 row "top-k q/s vs faiss-cpu (PyPI, OpenBLAS)" "$topk_r" "$topk_fp"
