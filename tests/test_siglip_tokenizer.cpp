@@ -17,6 +17,7 @@
 #include "safetensors.h"
 #include "siglip/siglip_tokenizer.h"
 #include "test_util.h"
+#include "tsv_fields.h"
 #include "text_clean.h"
 
 using namespace reco;
@@ -25,58 +26,12 @@ using testutil::error_of;
 
 namespace {
 
+using tsv::join_ids;
+using tsv::parse_ids;
+using tsv::split;
+std::string unescape_field(const std::string& s) { return tsv::unescape_field(s, true); }
+
 const char* kDirs[] = {"tests/fixtures/tiny_siglip_f32", "tests/fixtures/tiny_siglip_f16"};
-
-std::vector<std::string> split(const std::string& s, char sep) {
-    std::vector<std::string> parts;
-    size_t a = 0;
-    while (true) {
-        size_t b = s.find(sep, a);
-        parts.push_back(s.substr(a, b == std::string::npos ? std::string::npos : b - a));
-        if (b == std::string::npos) break;
-        a = b + 1;
-    }
-    return parts;
-}
-
-// The TSV's text escapes: \\ \t \n \r and \u{HEX}.
-std::string unescape_field(const std::string& s) {
-    std::string out;
-    for (size_t i = 0; i < s.size(); i++) {
-        if (s[i] != '\\' || i + 1 == s.size()) {
-            out += s[i];
-            continue;
-        }
-        char c = s[++i];
-        if (c == '\\') out += '\\';
-        else if (c == 't') out += '\t';
-        else if (c == 'n') out += '\n';
-        else if (c == 'r') out += '\r';
-        else if (c == 'u' && i + 1 < s.size() && s[i + 1] == '{') {
-            size_t close = s.find('}', i);
-            REQUIRE(close != std::string::npos);
-            utf8_append(out, (char32_t)strtoul(s.substr(i + 2, close - i - 2).c_str(), nullptr, 16));
-            i = close;
-        } else {
-            FAIL("bad escape in siglip_tokenizer.tsv: \\" << c);
-        }
-    }
-    return out;
-}
-
-std::vector<int> parse_ids(const std::string& s) {
-    std::vector<int> ids;
-    std::istringstream in(s);
-    int v;
-    while (in >> v) ids.push_back(v);
-    return ids;
-}
-
-std::string join_ids(const std::vector<int>& ids) {
-    std::string s;
-    for (size_t k = 0; k < ids.size(); k++) s += (k ? " " : "") + std::to_string(ids[k]);
-    return s;
-}
 
 const SiglipTokenizer& fixture_tokenizer(int k) {
     static SiglipTokenizer a = SiglipTokenizer::from_model_dir(kDirs[0]);

@@ -18,6 +18,7 @@
 
 #include "common.h"
 #include "test_util.h"
+#include "tsv_fields.h"
 #include "text_clean.h"
 #include "tokenizer.h"
 #include "tokenizer_reference.h"
@@ -28,56 +29,17 @@ using testutil::error_of;
 
 namespace {
 
+using tsv::join_ids;
+using tsv::parse_ids;
+using tsv::split;
+// the OpenAI fixture keeps unknown backslash pairs as they are
+std::string unescape_field(const std::string& s) { return tsv::unescape_field(s, false); }
+
 std::string vocab_dir() { return testutil::shared_data() + "/clip/hf_tokenizer"; }
 
 const Tokenizer& shared_tokenizer() {
     static Tokenizer tok = Tokenizer::from_model_dir(vocab_dir());
     return tok;
-}
-
-// Field escapes of the TSV files: \\ \t \n \r, and \u{HEX} (fixture only).
-std::string unescape_field(const std::string& s) {
-    std::string out;
-    for (size_t i = 0; i < s.size(); i++) {
-        if (s[i] != '\\' || i + 1 == s.size()) {
-            out += s[i];
-            continue;
-        }
-        char c = s[++i];
-        if (c == '\\') out += '\\';
-        else if (c == 't') out += '\t';
-        else if (c == 'n') out += '\n';
-        else if (c == 'r') out += '\r';
-        else if (c == 'u' && i + 1 < s.size() && s[i + 1] == '{') {
-            size_t close = s.find('}', i);
-            utf8_append(out, (char32_t)strtoul(s.substr(i + 2, close - i - 2).c_str(), nullptr, 16));
-            i = close;
-        } else {
-            out += '\\';
-            out += c;
-        }
-    }
-    return out;
-}
-
-std::vector<std::string> split(const std::string& s, char sep) {
-    std::vector<std::string> parts;
-    size_t a = 0;
-    while (true) {
-        size_t b = s.find(sep, a);
-        parts.push_back(s.substr(a, b == std::string::npos ? std::string::npos : b - a));
-        if (b == std::string::npos) break;
-        a = b + 1;
-    }
-    return parts;
-}
-
-std::vector<int> parse_ids(const std::string& s) {
-    std::vector<int> ids;
-    std::istringstream in(s);
-    int v;
-    while (in >> v) ids.push_back(v);
-    return ids;
 }
 
 std::vector<std::string> read_lines(const std::string& path) {
@@ -89,12 +51,6 @@ std::vector<std::string> read_lines(const std::string& path) {
 std::vector<int> padded(std::vector<int> ids) {
     ids.resize(kContext, 0);
     return ids;
-}
-
-std::string join_ids(const std::vector<int>& ids) {
-    std::string s;
-    for (size_t k = 0; k < ids.size(); k++) s += (k ? " " : "") + std::to_string(ids[k]);
-    return s;
 }
 
 struct TempDir {
