@@ -23,6 +23,7 @@
 #include "nce_loss.h"
 #include "safetensors.h"
 #include "test_util.h"
+#include "torch_fixture_replay.h"
 
 using namespace reco;
 using namespace reco::fusion_ops;
@@ -298,64 +299,10 @@ TEST_CASE("fusion: parameter table, init statistics, and bad dimensions") {
 
 // ------------------------------------------------------------------------ PyTorch fixture
 TEST_CASE("fusion: 10 AdamW steps reproduce the PyTorch fixture (losses, first gradients, final weights)") {
-    const std::string dir = "tests/fixtures/fusion/";
-    REQUIRE(testutil::exists(dir + "data.safetensors"));
-    SafeTensors data(dir + "data.safetensors"), init(dir + "init.safetensors"), expect(dir + "expected.safetensors");
-    const int heads = std::stoi(data.meta("heads")), k = std::stoi(data.meta("k")), B = std::stoi(data.meta("batch"));
-    const int steps = std::stoi(data.meta("steps"));
-    const double lr = std::stod(data.meta("lr")), wd = std::stod(data.meta("weight_decay"));
-    FusionModel model;
-    model.load(init, heads);
-    const int d = model.dims.d;
-    const auto V = data.to_f32("V"), T = data.to_f32("T");
-    const auto nt = data.to_f32("nbr_txt_for_img"), ni = data.to_f32("nbr_img_for_txt");
-    const int N = (int)(V.size() / d);
-    REQUIRE(N % B == 0);
-    const auto losses = expect.to_f32("losses", {steps});
-    AdamWConfig cfg;
-    cfg.weight_decay = wd;
-    AdamW opt(model.table, model.params.size(), cfg);
-    FusionTrainWorkspace ws;
-    double worst_loss = 0, worst_grad = 0;
-    for (int s = 0; s < steps; s++) {
-        const int b0 = (s * B) % N;  // file order, no shuffle
-        const float loss = fusion_train_step(model, opt, ws, V.data() + (size_t)b0 * d, T.data() + (size_t)b0 * d,
-                                             nt.data() + (size_t)b0 * k * d, ni.data() + (size_t)b0 * k * d, B, k, lr);
-        const double e = std::fabs(loss - losses[s]) / std::fabs(losses[s]);
-        worst_loss = std::max(worst_loss, e);
-        INFO("step " << s << ": ours " << loss << " torch " << losses[s]);
-        CHECK(e <= 1e-4);
-        if (s == 0) {  // autograd's gradient at the init weights, tensor by tensor (max|Δ| / max|g|)
-            for (const ParamEntry& en : model.table) {
-                const auto g = expect.to_f32("grad0." + en.name);
-                double num = 0, den = 0;
-                for (size_t i = 0; i < en.numel; i++) {
-                    num = std::max(num, (double)std::fabs(ws.grads[en.offset + i] - g[i]));
-                    den = std::max(den, (double)std::fabs(g[i]));
-                }
-                const double err = en.name.find("k_proj.bias") != std::string::npos ? num : num / den;
-                INFO(en.name);
-                CHECK(err < 1e-4);
-                worst_grad = std::max(worst_grad, err);
-            }
-        }
-    }
-    // final weights: |ours − torch| per element
-    FusionModel want;
-    want.load(expect, heads, "final.");
-    double worst_w = 0, worst_rel_update = 0;
-    FusionModel start;
-    start.load(init, heads);
-    for (size_t i = 0; i < model.params.size(); i++) {
-        const double diff = std::fabs(model.params[i] - want.params[i]);
-        worst_w = std::max(worst_w, diff);
-        const double moved = std::fabs(want.params[i] - start.params[i]);
-        if (moved > 1e-4) worst_rel_update = std::max(worst_rel_update, diff / moved);
-    }
-    CHECK(worst_w < 2e-6);
+    const TorchReplay r = replay_torch_fixture("tests/fixtures/fusion/", LossKind::nce);
     printf("fusion vs PyTorch: %d steps, max loss rel err %.2e, step-0 gradient max err %.2e, "
            "final weights max |diff| %.2e (max diff/update %.2e)\n",
-           steps, worst_loss, worst_grad, worst_w, worst_rel_update);
+           r.steps, r.worst_loss, r.worst_grad, r.worst_w, r.worst_rel_update);
 }
 
 // ------------------------------------------------------------------------ the GEMM under all of it

@@ -17,6 +17,7 @@
 #include "safetensors.h"
 #include "sigmoid_loss.h"
 #include "test_util.h"
+#include "torch_fixture_replay.h"
 
 using namespace reco;
 using namespace fdutil;
@@ -168,70 +169,15 @@ TEST_CASE("sigmoid loss: the loss names parse; a model without logit_bias refuse
 
 // ------------------------------------------------------------------------ PyTorch fixture
 TEST_CASE("sigmoid loss: 10 AdamW steps reproduce the PyTorch fixture (losses, first gradients, final weights)") {
-    const std::string dir = "tests/fixtures/fusion_sigmoid/";
-    REQUIRE(testutil::exists(dir + "data.safetensors"));
-    SafeTensors data(dir + "data.safetensors"), init(dir + "init.safetensors"), expect(dir + "expected.safetensors");
-    REQUIRE(data.meta("loss") == "sigmoid");
-    const int heads = std::stoi(data.meta("heads")), k = std::stoi(data.meta("k")), B = std::stoi(data.meta("batch"));
-    const int steps = std::stoi(data.meta("steps"));
-    const double lr = std::stod(data.meta("lr")), wd = std::stod(data.meta("weight_decay"));
-    FusionModel model;
-    model.load(init, heads);
-    REQUIRE(model.dims.logit_bias);  // detected from the file's logit_bias tensor
-    CHECK(model.logit_bias() == -10.0f);
-    const int d = model.dims.d;
-    const auto V = data.to_f32("V"), T = data.to_f32("T");
-    const auto nt = data.to_f32("nbr_txt_for_img"), ni = data.to_f32("nbr_img_for_txt");
-    const int N = (int)(V.size() / d);
-    REQUIRE(N % B == 0);
-    const auto losses = expect.to_f32("losses", {steps});
-    AdamWConfig cfg;
-    cfg.weight_decay = wd;
-    AdamW opt(model.table, model.params.size(), cfg);
-    FusionTrainWorkspace ws;
-    double worst_loss = 0, worst_grad = 0;
-    for (int s = 0; s < steps; s++) {
-        const int b0 = (s * B) % N;  // file order, no shuffle
-        const float loss =
-            fusion_train_step(model, opt, ws, V.data() + (size_t)b0 * d, T.data() + (size_t)b0 * d,
-                              nt.data() + (size_t)b0 * k * d, ni.data() + (size_t)b0 * k * d, B, k, lr, LossKind::sigmoid);
-        const double e = std::fabs(loss - losses[s]) / std::fabs(losses[s]);
-        worst_loss = std::max(worst_loss, e);
-        INFO("step " << s << ": ours " << loss << " torch " << losses[s]);
-        CHECK(e <= 1e-4);
-        if (s == 0) {  // autograd's gradient at the init weights, tensor by tensor (max|Δ| / max|g|)
-            for (const ParamEntry& en : model.table) {
-                const auto g = expect.to_f32("grad0." + en.name);
-                double num = 0, den = 0;
-                for (size_t i = 0; i < en.numel; i++) {
-                    num = std::max(num, (double)std::fabs(ws.grads[en.offset + i] - g[i]));
-                    den = std::max(den, (double)std::fabs(g[i]));
-                }
-                const double err = en.name.find("k_proj.bias") != std::string::npos ? num : num / den;
-                INFO(en.name);
-                CHECK(err < 1e-4);
-                worst_grad = std::max(worst_grad, err);
-            }
-        }
-    }
-    // final weights, logit_scale and logit_bias: |ours − torch| per element
-    FusionModel want, start;
-    want.load(expect, heads, "final.");
-    start.load(init, heads);
-    REQUIRE(want.params.size() == model.params.size());
-    double worst_w = 0, worst_rel_update = 0;
-    for (size_t i = 0; i < model.params.size(); i++) {
-        const double diff = std::fabs(model.params[i] - want.params[i]);
-        worst_w = std::max(worst_w, diff);
-        const double moved = std::fabs(want.params[i] - start.params[i]);
-        if (moved > 1e-4) worst_rel_update = std::max(worst_rel_update, diff / moved);
-    }
-    CHECK(worst_w < 2e-6);
+    const TorchReplay r = replay_torch_fixture("tests/fixtures/fusion_sigmoid/", LossKind::sigmoid);
+    REQUIRE(r.start.dims.logit_bias);  // detected from the file's logit_bias tensor
+    CHECK(r.start.logit_bias() == -10.0f);
     // the scalars moved (10 steps of ≈ lr each) and agree
-    CHECK(std::fabs(want.logit_bias() - start.logit_bias()) > 5e-3);
-    CHECK(model.logit_bias() == doctest::Approx(want.logit_bias()).epsilon(1e-6));
-    CHECK(model.logit_scale() == doctest::Approx(want.logit_scale()).epsilon(1e-6));
+    CHECK(std::fabs(r.want.logit_bias() - r.start.logit_bias()) > 5e-3);
+    CHECK(r.model.logit_bias() == doctest::Approx(r.want.logit_bias()).epsilon(1e-6));
+    CHECK(r.model.logit_scale() == doctest::Approx(r.want.logit_scale()).epsilon(1e-6));
     printf("sigmoid loss vs PyTorch: %d steps, max loss rel err %.2e, step-0 gradient max err %.2e, "
            "final weights max |diff| %.2e (max diff/update %.2e), logit_bias %.7f vs %.7f\n",
-           steps, worst_loss, worst_grad, worst_w, worst_rel_update, model.logit_bias(), want.logit_bias());
+           r.steps, r.worst_loss, r.worst_grad, r.worst_w, r.worst_rel_update, r.model.logit_bias(),
+           r.want.logit_bias());
 }
