@@ -168,7 +168,8 @@ static TrainOutcome train(Args& a, const TrainJob& job) {
         if (!out.empty() && file_exists(out) && file_exists(*in) && same_file(out, *in))
             fail("--out %s: is the %s file; give the checkpoint another name", out.c_str(),
                  in == &data_path ? "--data" : "--memory");
-    EmbeddingFile data(data_path), mem(mem_path);
+    EmbeddingFile data(data_path);
+    ShardedMemory mem(mem_path);  // a file or a directory of shards (SPEC §9)
     check_compatible("data " + data.path(), data.d(), data.model(), "memory " + mem.path(), mem.d(), mem.model());
     if (ck) {
         check_compatible("checkpoint " + ck->path, ck->model.dims.d, s.model, "data " + data.path(), data.d(),
@@ -354,7 +355,8 @@ static int run_synthetic(Args& a) {
     ZeroShotResult z;
     try {
         t = train(a, job);
-        EmbeddingFile eval(dir + "/eval.safetensors"), mem(job.memory);
+        EmbeddingFile eval(dir + "/eval.safetensors");
+        ShardedMemory mem(job.memory);
         CaptionClasses cls = classes_from_captions(eval);
         std::vector<float> img((size_t)eval.n() * eval.d());
         for (int i = 0; i < eval.n(); i++) eval.image_row(i, img.data() + (size_t)i * eval.d());

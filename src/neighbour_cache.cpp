@@ -12,7 +12,7 @@
 #include "common.h"
 #include "progress.h"
 #include "safetensors.h"
-#include "topk.h"
+#include "dist/sharded_search.h"
 
 namespace reco {
 
@@ -39,7 +39,7 @@ std::string neighbour_cache_path(const std::string& data_path, const std::string
     return strformat("%s.knn-%d-%08x.safetensors", data_path.c_str(), k, fnv1a32(real_path(memory_path)));
 }
 
-NeighbourIndex compute_neighbours(const EmbeddingFile& data, const EmbeddingFile& mem, int k, bool exclude_self,
+NeighbourIndex compute_neighbours(const EmbeddingFile& data, const ShardedMemory& mem, int k, bool exclude_self,
                                   bool show_progress) {
     if (data.d() != mem.d())
         fail("%s (d=%d) and memory %s (d=%d): embedding dimensions differ", data.path().c_str(), data.d(),
@@ -64,7 +64,6 @@ NeighbourIndex compute_neighbours(const EmbeddingFile& data, const EmbeddingFile
     Progress progress("neighbours", 2LL * nb.n);
     long long done = 0;
     for (int modality = 0; modality < 2; modality++) {
-        const uint16_t* searched = modality == 0 ? mem.image_emb_f16() : mem.text_emb_f16();
         std::vector<int32_t>& out = modality == 0 ? nb.img : nb.txt;
         for (int i0 = 0; i0 < nb.n; i0 += chunk) {
             const int Q = std::min(chunk, nb.n - i0);
@@ -73,8 +72,8 @@ NeighbourIndex compute_neighbours(const EmbeddingFile& data, const EmbeddingFile
                 else data.text_row(i0 + j, q.data() + (size_t)j * d);
                 excl[j] = i0 + j;
             }
-            topk_search(q.data(), searched, Q, mem.n(), d, k, idx.data(), score.data(),
-                        exclude_self ? excl.data() : nullptr);
+            sharded_topk(mem, modality == 0, q.data(), Q, k, idx.data(), score.data(),
+                         exclude_self ? excl.data() : nullptr);
             std::copy(idx.begin(), idx.begin() + (size_t)Q * k, out.begin() + (size_t)i0 * k);
             done += Q;
             if (show_progress) progress.update(done);
@@ -84,7 +83,7 @@ NeighbourIndex compute_neighbours(const EmbeddingFile& data, const EmbeddingFile
 }
 
 // ------------------------------------------------------------------------------------ the cache
-static std::map<std::string, std::string> cache_key(const EmbeddingFile& data, const EmbeddingFile& mem, int k,
+static std::map<std::string, std::string> cache_key(const EmbeddingFile& data, const ShardedMemory& mem, int k,
                                                     bool exclude_self) {
     auto file_id = [](const std::string& p, const std::string& prefix, std::map<std::string, std::string>& m) {
         struct stat s;
@@ -102,6 +101,10 @@ static std::map<std::string, std::string> cache_key(const EmbeddingFile& data, c
     m["k"] = std::to_string(k);
     m["n"] = std::to_string(data.n());
     m["memory_n"] = std::to_string(mem.n());
+    if (mem.is_directory()) {  // a sharded memory: its files too, not only the directory entry
+        m["memory_shards"] = std::to_string(mem.shards().size());
+        m["memory_bytes"] = std::to_string((unsigned long long)mem.bytes());
+    }
     m["self_excluded"] = exclude_self ? "1" : "0";
     m["search"] = "uni-modal";
     return m;
@@ -142,7 +145,7 @@ static bool try_load(const std::string& path, const std::map<std::string, std::s
     return true;
 }
 
-NeighbourIndex load_or_compute_neighbours(const EmbeddingFile& data, const EmbeddingFile& mem, int k, FILE* log) {
+NeighbourIndex load_or_compute_neighbours(const EmbeddingFile& data, const ShardedMemory& mem, int k, FILE* log) {
     const bool exclude_self = same_file(data.path(), mem.path());
     if (data.d() != mem.d())
         fail("%s (d=%d) and memory %s (d=%d): embedding dimensions differ", data.path().c_str(), data.d(),
