@@ -1,0 +1,189 @@
+// test_shards.cpp — the sharded memory (src/dist/sharded_memory.h, sharded_search.h, memory_split.h)
+// in one process: exact top-k over 1, 2, 5 shards and small tiles equals the plain reference over the
+// unsplit memory (indices and score bits, ties included), bad shards, `reco memory split|import-npy`,
+// `reco info DIR`, `reco search --query-npy`, and a search under an address-space cap smaller than the
+// memory. (Many ranks: test_mpi_search.cpp.)
+#include <doctest/doctest.h>
+
+#include <fstream>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "dist/sharded_search.h"
+#include "retrieval.h"
+#include "shard_fixture.h"
+#include "test_util.h"
+
+using namespace reco;
+using namespace shardtest;
+using testutil::contains;
+
+TEST_CASE("shards: top-k over 1, 2, 5 shards and row tiles equals the unsplit reference (bits, ties)") {
+    const std::string dir = make_tmp_dir("shards");
+    TieMemory m = tie_memory(83, 24, 7);
+    const std::string file = write_memory(m, dir + "/memory.safetensors");
+    ShardedMemory whole(file);
+    for (int P : {1, 2, 5}) {
+        const std::string sd = dir + "/p" + std::to_string(P);
+        split_memory(whole, P, sd, nullptr);
+        ShardedMemory sm(sd);
+        REQUIRE(sm.n() == m.n);
+        REQUIRE((int)sm.shards().size() == P);
+        for (bool images : {true, false}) {
+            std::vector<float> q = tie_queries(m, 10, 11, images);
+            const int Q = 10;
+            for (int k : {1, 12, 83}) {
+                std::vector<int> ri, gi((size_t)Q * k);
+                std::vector<float> rs, gs((size_t)Q * k);
+                reference(file, images, q, k, ri, rs);
+                for (uint64_t budget : {(uint64_t)1 << 30, (uint64_t)24 * 2 * 3}) {  // whole shards; 3-row tiles
+                    ShardSearchOptions opt;
+                    opt.budget_bytes = budget;
+                    ShardSearchStats st;
+                    sharded_topk(sm, images, q.data(), Q, k, gi.data(), gs.data(), nullptr, opt, &st);
+                    INFO("P=" << P << " images=" << images << " k=" << k << " budget=" << budget);
+                    CHECK(gi == ri);
+                    CHECK(same_bits(gs, rs));
+                    if (budget < 1000) CHECK(st.tiles >= m.n / 3);
+                }
+            }
+            // self-exclusion by global row (the neighbour cache's case), k = N - 1
+            std::vector<int> ex(Q);
+            for (int i = 0; i < Q; i++) ex[i] = (i * 13) % m.n;
+            for (int k : {5, m.n - 1}) {
+                std::vector<int> ri, gi((size_t)Q * k);
+                std::vector<float> rs, gs((size_t)Q * k);
+                reference(file, images, q, k, ri, rs, ex.data());
+                ShardSearchOptions opt;
+                opt.budget_bytes = 24 * 2 * 4;
+                sharded_topk(sm, images, q.data(), Q, k, gi.data(), gs.data(), ex.data(), opt);
+                CHECK(gi == ri);
+                CHECK(same_bits(gs, rs));
+            }
+        }
+        // rows and captions by global index
+        std::vector<float> a(m.d), b(m.d);
+        for (int i : {0, 17, 40, 82}) {
+            sm.text_row(i, a.data());
+            whole.text_row(i, b.data());
+            CHECK(a == b);
+            CHECK(sm.caption(i) == "cap " + std::to_string(i));
+        }
+    }
+    // the retrieval step on the directory = on the file
+    std::vector<float> q = tie_queries(m, 4, 3, true);
+    Neighbours n1 = retrieve(ShardedMemory(dir + "/p5"), Modality::image, q.data(), 4, 9);
+    Neighbours n2 = retrieve(whole, Modality::image, q.data(), 4, 9);
+    CHECK(n1.idx == n2.idx);
+    CHECK(same_bits(n1.score, n2.score));
+    CHECK(gather_fusion_inputs(ShardedMemory(dir + "/p5"), Modality::image, n1) ==
+          gather_fusion_inputs(whole, Modality::image, n2));
+}
+
+TEST_CASE("shards: merging per-shard lists keeps topk order (score, then lower index; -1 = none)") {
+    const int a_idx[] = {7, 2, -1}, b_idx[] = {3, 9, 1};
+    const float a_s[] = {0.5f, 0.25f, 0.f}, b_s[] = {0.5f, 0.25f, 0.1f};
+    const int* il[] = {a_idx, b_idx};
+    const float* sl[] = {a_s, b_s};
+    int oi[4];
+    float os[4];
+    merge_topk_lists(2, il, sl, 1, 3, 4, oi, os);
+    CHECK(std::vector<int>(oi, oi + 4) == std::vector<int>{3, 7, 2, 9});
+}
+
+// A raw memory shard (no normalisation) with the given rows, model, family.
+static void write_raw_shard(const std::string& path, int n, int d, const std::string& model, const std::string& family,
+                            uint16_t fill = 0x3C00) {
+    SafeTensorsWriter w;
+    std::vector<uint16_t> x((size_t)n * d, fill);
+    w.add("image_emb", DType::F16, {(int64_t)n, (int64_t)d}, x.data(), x.size() * 2);
+    w.add("text_emb", DType::F16, {(int64_t)n, (int64_t)d}, x.data(), x.size() * 2);
+    w.set_metadata("format", kEmbeddingFormat);
+    w.set_metadata("model", model);
+    if (!family.empty()) w.set_metadata("family", family);
+    w.write(path);
+}
+
+TEST_CASE("shards: bad shard directories are refused, naming the file") {
+    const std::string dir = make_tmp_dir("badshards");
+    auto err = [](const std::string& p) { return testutil::error_of([&] { ShardedMemory m(p); }); };
+    // no memory files (a neighbour cache and a text file do not count)
+    mkdir((dir + "/none").c_str(), 0755);
+    write_file_atomic(dir + "/none/readme.txt", "x", 1);
+    write_raw_shard(dir + "/none/a.safetensors.knn-10-0000abcd.safetensors", 2, 4, "m", "");
+    CHECK(contains(err(dir + "/none"), "holds no memory files"));
+    // widths differ
+    mkdir((dir + "/width").c_str(), 0755);
+    write_raw_shard(dir + "/width/a.safetensors", 3, 8, "clip-a", "clip");
+    write_raw_shard(dir + "/width/b.safetensors", 3, 16, "clip-a", "clip");
+    std::string e = err(dir + "/width");
+    CHECK(contains(e, dir + "/width/b.safetensors"));
+    CHECK(contains(e, "dimensions differ"));
+    // models differ
+    mkdir((dir + "/model").c_str(), 0755);
+    write_raw_shard(dir + "/model/a.safetensors", 3, 8, "clip-a", "clip");
+    write_raw_shard(dir + "/model/b.safetensors", 3, 8, "clip-b", "clip");
+    e = err(dir + "/model");
+    CHECK(contains(e, dir + "/model/b.safetensors"));
+    CHECK(contains(e, "clip-b"));
+    // families differ
+    mkdir((dir + "/family").c_str(), 0755);
+    write_raw_shard(dir + "/family/a.safetensors", 3, 8, "m", "clip");
+    write_raw_shard(dir + "/family/b.safetensors", 3, 8, "m", "siglip");
+    e = err(dir + "/family");
+    CHECK(contains(e, dir + "/family/b.safetensors"));
+    CHECK(contains(e, "siglip"));
+    // an empty shard: no rows, or an empty file
+    mkdir((dir + "/empty").c_str(), 0755);
+    write_raw_shard(dir + "/empty/a.safetensors", 3, 8, "m", "");
+    write_raw_shard(dir + "/empty/b.safetensors", 0, 8, "m", "");
+    e = err(dir + "/empty");
+    CHECK(contains(e, dir + "/empty/b.safetensors"));
+    CHECK(contains(e, "empty shard"));
+    write_file_atomic(dir + "/empty/b.safetensors", "", 0);
+    CHECK(contains(err(dir + "/empty"), dir + "/empty/b.safetensors: not a memory file: 0 bytes"));
+    // truncated when listed
+    mkdir((dir + "/trunc").c_str(), 0755);
+    write_raw_shard(dir + "/trunc/a.safetensors", 30, 8, "m", "");
+    struct stat st;
+    REQUIRE(stat((dir + "/trunc/a.safetensors").c_str(), &st) == 0);
+    REQUIRE(truncate((dir + "/trunc/a.safetensors").c_str(), st.st_size - 10) == 0);
+    CHECK(contains(err(dir + "/trunc"), "truncated?"));
+    CHECK(contains(err(dir + "/missing"), "cannot open the memory"));
+}
+
+TEST_CASE("shards: a shard truncated, changed or removed after opening is an error naming it") {
+    const std::string dir = make_tmp_dir("midrun");
+    TieMemory m = tie_memory(40, 8, 3);
+    ShardedMemory whole(write_memory(m, dir + "/memory.safetensors"));
+    split_memory(whole, 4, dir + "/s", nullptr);
+    std::vector<float> q = tie_queries(m, 3, 1, true);
+    std::vector<int> idx(3 * 5);
+    std::vector<float> score(3 * 5);
+    {
+        ShardedMemory sm(dir + "/s");
+        const std::string victim = sm.shards()[2].path;
+        REQUIRE(truncate(victim.c_str(), (off_t)sm.shards()[2].file_size / 2) == 0);
+        std::string e = testutil::error_of([&] { sharded_topk(sm, true, q.data(), 3, 5, idx.data(), score.data()); });
+        CHECK(contains(e, victim));
+        CHECK(contains(e, "was truncated since the memory was opened"));
+    }
+    split_memory(whole, 3, dir + "/s2", nullptr);
+    {
+        ShardedMemory sm(dir + "/s2");
+        const std::string victim = sm.shards()[1].path;
+        REQUIRE(unlink(victim.c_str()) == 0);
+        std::string e = testutil::error_of([&] { sharded_topk(sm, false, q.data(), 3, 5, idx.data(), score.data()); });
+        CHECK(contains(e, victim));
+        CHECK(contains(e, "disappeared"));
+    }
+    // NaN in a shard's rows: found when its tile is searched
+    mkdir((dir + "/nan").c_str(), 0755);
+    write_raw_shard(dir + "/nan/a.safetensors", 4, 8, "m", "");
+    write_raw_shard(dir + "/nan/b.safetensors", 4, 8, "m", "", 0x7E00);
+    ShardedMemory sm(dir + "/nan");
+    std::vector<float> q8(8, 1.f);
+    std::string e = testutil::error_of([&] { sharded_topk(sm, true, q8.data(), 1, 2, idx.data(), score.data()); });
+    CHECK(contains(e, dir + "/nan/b.safetensors"));
+    CHECK(contains(e, "NaN or Inf"));
+}
