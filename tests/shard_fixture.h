@@ -106,3 +106,17 @@ inline void write_npy(const std::string& path, const std::vector<float>& x, int 
 }
 
 }  // namespace shardtest
+
+namespace shardtest {
+
+// indices (I64 → int) and scores of a `reco search --query-npy ... --out R` result file.
+inline void read_result(const std::string& path, std::vector<int>& idx, std::vector<float>& score) {
+    reco::SafeTensors st(path);
+    const reco::TensorInfo& ti = st.info("indices");
+    const int64_t* p = (const int64_t*)st.raw("indices");
+    idx.assign((size_t)ti.numel(), 0);
+    for (size_t i = 0; i < idx.size(); i++) idx[i] = (int)p[i];
+    score = st.to_f32("scores", ti.shape);
+}
+
+}  // namespace shardtest

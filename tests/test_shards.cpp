@@ -187,3 +187,163 @@ TEST_CASE("shards: a shard truncated, changed or removed after opening is an err
     CHECK(contains(e, dir + "/nan/b.safetensors"));
     CHECK(contains(e, "NaN or Inf"));
 }
+
+// ------------------------------------------------------------------------------ the command line
+
+TEST_CASE("shards cli: memory split, info DIR, search --query-npy (fp32, fp16) equal the unsplit reference") {
+    const std::string dir = make_tmp_dir("shardcli"), bin = testutil::reco_bin();
+    TieMemory m = tie_memory(61, 16, 5);
+    const std::string file = write_memory(m, dir + "/memory.safetensors");
+    std::string out;
+    REQUIRE(run_cmd(bin + "memory split --memory " + file + " --parts 5 --out " + dir + "/s5", &out) == 0);
+    CHECK(contains(out, "shard-00004.safetensors"));
+    REQUIRE(run_cmd(bin + "info " + dir + "/s5", &out) == 0);
+    CHECK(contains(out, "rows: 61"));
+    CHECK(contains(out, "shards: 5"));
+    CHECK(contains(out, "model: clip-test"));
+    CHECK(contains(out, "shard-00004.safetensors"));
+    // splitting into an existing shard directory, or into more parts than rows, is refused
+    CHECK(run_cmd(bin + "memory split --memory " + file + " --parts 2 --out " + dir + "/s5", &out) == 1);
+    CHECK(contains(out, "already holds memory files"));
+    CHECK(run_cmd(bin + "memory split --memory " + file + " --parts 62 --out " + dir + "/s62", &out) == 1);
+    CHECK(contains(out, "a shard must not be empty"));
+    for (bool f16 : {false, true}) {
+        std::vector<float> q = tie_queries(m, 9, 2, false);
+        if (f16)
+            for (float& x : q) x = half_to_float(float_to_half(x));  // what the fp16 file holds
+        write_npy(dir + "/q.npy", q, 9, 16, f16);
+        std::vector<int> ri, gi;
+        std::vector<float> rs, gs;
+        reference(file, false, q, 7, ri, rs);
+        for (const std::string& mem : {file, dir + "/s5"}) {
+            const std::string res = dir + "/r.safetensors";
+            INFO(mem << " f16=" << f16);
+            REQUIRE(run_cmd(bin + "search --memory " + mem + " --query-npy " + dir + "/q.npy --side text --k 7 --out " +
+                            res + " --memory-budget 1", &out) == 0);
+            read_result(res, gi, gs);
+            CHECK(gi == ri);
+            CHECK(same_bits(gs, rs));
+            unlink(res.c_str());
+        }
+    }
+    // bad queries: wrong width; k larger than the memory; nothing written
+    write_npy(dir + "/q8.npy", std::vector<float>(16, 1.f), 2, 8);
+    CHECK(run_cmd(bin + "search --memory " + dir + "/s5 --query-npy " + dir + "/q8.npy --out " + dir + "/r.safetensors", &out) == 1);
+    CHECK(contains(out, "columns but the memory"));
+    CHECK(run_cmd(bin + "search --memory " + dir + "/s5 --query-npy " + dir + "/q.npy --k 62 --out " + dir + "/r.safetensors", &out) == 1);
+    CHECK(contains(out, "larger than the memory"));
+    CHECK(!testutil::exists(dir + "/r.safetensors"));
+}
+
+TEST_CASE("shards cli: import-npy turns many img_emb_N / text_emb_N pairs into one shard each") {
+    const std::string dir = make_tmp_dir("shardimport"), bin = testutil::reco_bin();
+    TieMemory m = tie_memory(30, 8, 9);
+    std::string args;
+    int rows[3] = {10, 7, 13}, at = 0;
+    for (int i = 0; i < 3; i++) {
+        std::vector<float> a(m.img.begin() + at * 8, m.img.begin() + (at + rows[i]) * 8);
+        std::vector<float> b(m.txt.begin() + at * 8, m.txt.begin() + (at + rows[i]) * 8);
+        const std::string n = std::to_string(i);
+        write_npy(dir + "/img_emb_" + n + ".npy", a, rows[i], 8, i == 1);
+        write_npy(dir + "/text_emb_" + n + ".npy", b, rows[i], 8);
+        std::string caps;
+        for (int r = 0; r < rows[i]; r++) caps += "caption " + std::to_string(at + r) + "\n";
+        write_file_atomic(dir + "/captions_" + n + ".txt", caps.data(), caps.size());
+        args += " --image-npy " + dir + "/img_emb_" + n + ".npy --text-npy " + dir + "/text_emb_" + n +
+                ".npy --captions " + dir + "/captions_" + n + ".txt";
+        at += rows[i];
+    }
+    std::string out;
+    REQUIRE(run_cmd(bin + "memory import-npy" + args + " --model clip-x --out " + dir + "/mem", &out) == 0);
+    CHECK(contains(out, "3 shards"));
+    ShardedMemory sm(dir + "/mem");
+    CHECK(sm.n() == 30);
+    CHECK(sm.shards().size() == 3);
+    CHECK(sm.model() == "clip-x");
+    CHECK(sm.shards()[2].offset == 17);
+    CHECK(sm.caption(17) == "caption 17");
+    // rows as the single-file import writes them
+    REQUIRE(run_cmd(bin + "memory import-npy --image-npy " + dir + "/img_emb_2.npy --text-npy " + dir +
+                    "/text_emb_2.npy --out " + dir + "/one.safetensors", &out) == 0);
+    EmbeddingFile one(dir + "/one.safetensors");
+    std::vector<float> a(8), b(8);
+    sm.image_row(20, a.data());
+    one.image_row(3, b.data());
+    CHECK(a == b);
+    // mismatched pairs are refused before anything is written
+    CHECK(run_cmd(bin + "memory import-npy --image-npy " + dir + "/img_emb_0.npy --image-npy " + dir +
+                  "/img_emb_1.npy --text-npy " + dir + "/text_emb_0.npy --out " + dir + "/bad", &out) == 1);
+    CHECK(contains(out, "2 --image-npy but 1 --text-npy"));
+    CHECK(run_cmd(bin + "memory import-npy --image-npy " + dir + "/img_emb_0.npy --text-npy " + dir +
+                  "/text_emb_0.npy --image-npy " + dir + "/img_emb_1.npy --text-npy " + dir + "/text_emb_2.npy --out " +
+                  dir + "/bad2", &out) == 1);
+    CHECK(contains(out, "must agree in N"));
+    CHECK(!testutil::exists(dir + "/bad2/shard-00000.safetensors"));
+}
+
+// `sh -c 'ulimit -v KB; exec reco ...'` with two OpenMP threads (so the address space the runtime
+// reserves does not depend on the machine's core count).
+static int run_capped(long kb, const std::string& args, std::string* out = nullptr) {
+    return run_cmd("OMP_NUM_THREADS=2 sh -c 'ulimit -v " + std::to_string(kb) + " && exec " + testutil::reco_bin() +
+                   args + "'", out);
+}
+
+TEST_CASE("shards: a memory larger than the address-space cap is still searched exactly (streamed)") {
+    const std::string dir = make_tmp_dir("ascap");
+    const int n = 400000, d = 32, Q = 4, k = 10;
+    // random fp16 rows, then the same rows as 5 shards
+    {
+        SafeTensorsWriter w;
+        std::vector<uint16_t> x((size_t)n * d);
+        std::mt19937_64 rng(1);
+        std::uniform_real_distribution<float> u(-0.3f, 0.3f);
+        for (auto& v : x) v = float_to_half(u(rng));
+        w.add("image_emb", DType::F16, {n, d}, x.data(), x.size() * 2);
+        w.add("text_emb", DType::F16, {n, d}, x.data(), x.size() * 2);
+        w.set_metadata("model", "m");
+        w.write(dir + "/memory.safetensors");
+        SafeTensorsWriter t;
+        std::vector<uint16_t> y((size_t)50 * d, 0x3000);
+        t.add("image_emb", DType::F16, {50, d}, y.data(), y.size() * 2);
+        t.add("text_emb", DType::F16, {50, d}, y.data(), y.size() * 2);
+        t.write(dir + "/tiny.safetensors");
+    }
+    split_memory(ShardedMemory(dir + "/memory.safetensors"), 5, dir + "/s5", nullptr);
+    std::vector<float> q((size_t)Q * d);
+    std::mt19937_64 rng(2);
+    std::normal_distribution<float> nd;
+    for (auto& v : q) v = nd(rng);
+    write_npy(dir + "/q.npy", q, Q, d);
+    std::vector<int> ri, gi;
+    std::vector<float> rs, gs;
+    reference(dir + "/memory.safetensors", true, q, k, ri, rs);
+    const std::string search = "search --query-npy " + dir + "/q.npy --k 10 --out " + dir + "/r.safetensors --memory ";
+
+    // the smallest cap (1 MB steps) under which reco searches the tiny memory: the program's own needs
+    long lo = 4 << 10, hi = 2 << 20;  // KB
+    REQUIRE(run_capped(hi, search + dir + "/tiny.safetensors") == 0);
+    while (hi - lo > 1024) {
+        long mid = (lo + hi) / 2;
+        (run_capped(mid, search + dir + "/tiny.safetensors") == 0 ? hi : lo) = mid;
+    }
+    // + 6 MB: less than the 25.6 MB image_emb (and the 51.2 MB file), more than a 2 MB tile or a 5.1 MB shard
+    const long cap = hi + 6 * 1024;
+    MESSAGE("address-space cap " << cap / 1024 << " MB (the program alone needs " << hi / 1024
+                                 << " MB); memory file 51.2 MB, searched tensor 25.6 MB");
+    std::string out;
+    unlink((dir + "/r.safetensors").c_str());
+    // control: mapping the whole searched tensor at once does not fit under the cap
+    CHECK(run_capped(cap, search + dir + "/memory.safetensors --memory-budget 1024", &out) == 1);
+    CHECK(contains(out, "cannot map rows"));
+    CHECK(!testutil::exists(dir + "/r.safetensors"));
+    // streamed: 2 MB tiles of the one file, or the 5 shards one after another — the exact answer
+    for (const std::string& args : {search + dir + "/memory.safetensors --memory-budget 2", search + dir + "/s5"}) {
+        INFO(args);
+        REQUIRE(run_capped(cap, args, &out) == 0);
+        read_result(dir + "/r.safetensors", gi, gs);
+        CHECK(gi == ri);
+        CHECK(same_bits(gs, rs));
+        unlink((dir + "/r.safetensors").c_str());
+    }
+    run_cmd("rm -rf " + dir);
+}
