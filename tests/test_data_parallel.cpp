@@ -2,6 +2,8 @@
 // simulated by threads (tests/thread_collectives.h) against the single-process fusion_loss /
 // fusion_train_step: uneven slices, more ranks than rows, both losses; loss ≤ 1e-6 relative,
 // gradients and weights ≤ 1e-6 absolute, and every rank's weights bit-identical.
+#include <unistd.h>
+
 #include <algorithm>
 #include <cmath>
 #include <mutex>
@@ -10,6 +12,9 @@
 
 #include "dist/data_parallel.h"
 #include "fusion_train.h"
+#include "memory.h"
+#include "neighbour_cache.h"
+#include "trainer.h"
 #include "sigmoid_loss.h"
 #include "test_util.h"
 #include "thread_collectives.h"
@@ -164,4 +169,50 @@ TEST_CASE("data-parallel training: 10 AdamW steps on 2 and 3 simulated ranks fol
             }
         }
     }
+}
+
+TEST_CASE("Trainer with use_data_parallel on 3 simulated ranks (shuffled, B=7) follows the single-process Trainer") {
+    char tmpl[] = "/tmp/reco_dp_XXXXXX";
+    REQUIRE(mkdtemp(tmpl) != nullptr);
+    const std::string dir = tmpl, data_path = dir + "/data.safetensors", mem_path = dir + "/mem.safetensors";
+    const int n = 30, m = 40, d = 16;
+    for (int f = 0; f < 2; f++) {
+        std::mt19937_64 rng(f + 1);
+        const int rows = f == 0 ? n : m;
+        std::vector<float> img((size_t)rows * d), txt((size_t)rows * d);
+        unit_rows(img, d, rng);
+        unit_rows(txt, d, rng);
+        write_embedding_file(f == 0 ? data_path : mem_path, img.data(), txt.data(), rows, d, {}, "test-clip");
+    }
+    {
+        EmbeddingFile data(data_path), mem(mem_path);
+        TrainSettings s;
+        s.k = 3;
+        s.batch = 7;
+        s.heads = 2;
+        s.total_steps = 8;  // two epochs of 4 steps: crosses an epoch's reshuffle
+        s.schedule = "constant";
+        s.lr = 1e-2;
+        const NeighbourIndex nb = compute_neighbours(data, mem, s.k, false);
+        FusionModel m0 = make_model(d, 2, LossKind::nce);
+        AdamW o0(m0.table, m0.params.size());
+        Trainer one(data, mem, nb, s, m0, o0, 0);
+        std::vector<float> L1;
+        for (int i = 0; i < s.total_steps; i++) L1.push_back(one.step());
+        const int R = 3;
+        std::vector<std::vector<float>> L(R), P(R);
+        testutil::run_ranks(R, [&](Collectives& c) {
+            Trainer t(data, mem, nb, s, m0, o0, 0);
+            t.use_data_parallel(&c);
+            for (int i = 0; i < s.total_steps; i++) L[c.rank()].push_back(t.step());
+            P[c.rank()] = t.model.params;
+        });
+        for (int r = 0; r < R; r++) {
+            for (int i = 0; i < s.total_steps; i++) CHECK(std::fabs(L[r][i] - L1[i]) <= 1e-6 * std::fabs(L1[i]));
+            CHECK(max_abs_diff(P[r], one.model.params) <= 1e-6);
+        }
+    }
+    unlink(data_path.c_str());
+    unlink(mem_path.c_str());
+    rmdir(dir.c_str());
 }
