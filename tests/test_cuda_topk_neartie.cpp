@@ -1,13 +1,13 @@
 // test_cuda_topk_neartie.cpp — the GPU top-k's tensor-core FILTER on adversarial near-tie data
 // (issue 9): for every query, thousands of memory rows score within the filter's error bound of the
-// k-th score (kernels/topk.cu, the "ASSUMED" tensor-core term), so the filter cannot decide them and
+// k-th score (kernels/topk_bound.cu, the "ASSUMED" tensor-core term), so the filter cannot decide them and
 // every one must reach the exact re-scoring; random vectors never test that.
 //
 // The generator (near_tie_problem) is checked first, on the CPU, in every build: brute force over the
 // reference fmaf chain (topk.h's score definition) confirms that (a) at least `min_close` rows of each
 // query lie within the bound of its k-th score, (b) they do not all tie (the order among them matters)
 // and (c) topk_search returns exactly the brute-force answer (ties → lower index). The bound is
-// recomputed here from its formula in topk.cu, and, in CUDA builds, taken from topk_prepare_queries.
+// recomputed here from its formula in topk_bound.cu, and, in CUDA builds, taken from topk_prepare_queries.
 // Then the GPU (fused path, forced; and automatic) must return the CPU's indices and score bits.
 // Skips the GPU part visibly without a device.
 #include <algorithm>
@@ -72,7 +72,7 @@ float chain(const float* q, const uint16_t* m, int d) {
     return s;
 }
 
-// The filter's margin for this query and row in score units (topk.cu: s·2^σ ≤ tc + ||m||·E), from
+// The filter's margin for this query and row in score units (topk_bound.cu: s·2^σ ≤ tc + ||m||·E), from
 // E's formula with ||δ|| and the chain term bounded as there; a lower bound of the true margin.
 double filter_margin(const float* x, const uint16_t* m, int d) {
     float mx = 0;
