@@ -13,6 +13,7 @@
 #include "cli.h"
 #include "common.h"
 #include "dist/comm.h"
+#include "dist/local_device.h"
 
 using namespace reco;
 
@@ -68,6 +69,7 @@ int main(int argc, char** argv) {
     try {
         dist::init(&argc, &argv);
         dist::check_same_arguments(argc, argv);
+        if (dist::size() > 1) bind_local_device();  // one rank per GPU: the node-local rank's device
         std::vector<std::string> vo = cmd.value_opts, fo = cmd.flag_opts;
         vo.push_back("device");
         fo.push_back("help");

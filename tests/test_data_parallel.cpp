@@ -10,7 +10,9 @@
 #include <random>
 #include <vector>
 
+#include "device.h"
 #include "dist/data_parallel.h"
+#include "dist/local_device.h"
 #include "fusion_train.h"
 #include "memory.h"
 #include "neighbour_cache.h"
@@ -215,4 +217,27 @@ TEST_CASE("Trainer with use_data_parallel on 3 simulated ranks (shuffled, B=7) f
     unlink(data_path.c_str());
     unlink(mem_path.c_str());
     rmdir(dir.c_str());
+}
+
+TEST_CASE("launcher_local_rank: OpenMPI, Slurm and MPICH variables; none or garbage → -1") {
+    const char* vars[] = {"OMPI_COMM_WORLD_LOCAL_RANK", "SLURM_LOCALID", "MPI_LOCALRANKID", "PMI_LOCAL_RANK"};
+    std::vector<std::pair<std::string, std::string>> saved;
+    for (const char* v : vars) {
+        if (const char* s = getenv(v)) saved.push_back({v, s});
+        unsetenv(v);
+    }
+    CHECK(launcher_local_rank() == -1);
+    setenv("SLURM_LOCALID", "3", 1);
+    CHECK(launcher_local_rank() == 3);
+    setenv("OMPI_COMM_WORLD_LOCAL_RANK", "5", 1);  // OpenMPI's wins
+    CHECK(launcher_local_rank() == 5);
+    setenv("OMPI_COMM_WORLD_LOCAL_RANK", "x1", 1);  // not a number: the next variable
+    CHECK(launcher_local_rank() == 3);
+    unsetenv("SLURM_LOCALID");
+    unsetenv("OMPI_COMM_WORLD_LOCAL_RANK");
+    setenv("MPI_LOCALRANKID", "-2", 1);
+    CHECK(launcher_local_rank() == -1);
+    unsetenv("MPI_LOCALRANKID");
+    for (auto& kv : saved) setenv(kv.first.c_str(), kv.second.c_str(), 1);
+    if (cuda_device_count() == 0) CHECK(bind_local_device() == -1);  // no device: nothing to bind
 }

@@ -15,7 +15,7 @@ namespace testutil {
 
 class ThreadBoard {
 public:
-    explicit ThreadBoard(int R) : R_(R), ptrs_(R, nullptr), out_(R, nullptr) {}
+    explicit ThreadBoard(int R) : ptrs_(R, nullptr), out_(R, nullptr), R_(R) {}
     int size() const { return R_; }
     // A reusable barrier (generation counter).
     void barrier() {
