@@ -53,7 +53,6 @@
 #include "device.h"
 #include "dist/comm.h"
 #include "dist/comm_collectives.h"
-#include "dist/shared_neighbours.h"
 #include "common.h"
 #include "memory.h"
 #include "neighbour_cache.h"
@@ -175,7 +174,8 @@ static TrainOutcome train(Args& a, const TrainJob& job) {
         if (!out.empty() && file_exists(out) && file_exists(*in) && same_file(out, *in))
             fail("--out %s: is the %s file; give the checkpoint another name", out.c_str(),
                  in == &data_path ? "--data" : "--memory");
-    EmbeddingFile data(data_path), mem(mem_path);
+    EmbeddingFile data(data_path);
+    ShardedMemory mem(mem_path);  // a file or a directory of shards (SPEC §9)
     check_compatible("data " + data.path(), data.d(), data.model(), "memory " + mem.path(), mem.d(), mem.model());
     if (ck) {
         check_compatible("checkpoint " + ck->path, ck->model.dims.d, s.model, "data " + data.path(), data.d(),
@@ -207,8 +207,8 @@ static TrainOutcome train(Args& a, const TrainJob& job) {
              (long long)start, (long long)s.total_steps);
 
     // ---- neighbours (exact, once, cached beside the data)
-    // (rank 0 reuses or computes the cache and broadcasts it on a multi-rank run)
-    NeighbourIndex nb = shared_neighbours(data, mem, s.k, dist::is_root() ? stderr : nullptr);
+    // (under mpirun: rank 0 reads or writes the cache, the search is split over the ranks)
+    NeighbourIndex nb = load_or_compute_neighbours(data, mem, s.k, dist::is_root() ? stderr : nullptr);
 
     // ---- model and optimiser
     FusionModel model;
@@ -382,7 +382,8 @@ static int run_synthetic(Args& a) {
     ZeroShotResult z;
     try {
         t = train(a, job);
-        EmbeddingFile eval(dir + "/eval.safetensors"), mem(job.memory);
+        EmbeddingFile eval(dir + "/eval.safetensors");
+        ShardedMemory mem(job.memory);
         CaptionClasses cls = classes_from_captions(eval);
         std::vector<float> img((size_t)eval.n() * eval.d());
         for (int i = 0; i < eval.n(); i++) eval.image_row(i, img.data() + (size_t)i * eval.d());

@@ -14,6 +14,7 @@
 #include "common.h"
 #include "dist/comm.h"
 #include "dist/local_device.h"
+#include "dist/sharded_search.h"
 
 using namespace reco;
 
@@ -72,8 +73,11 @@ int main(int argc, char** argv) {
         if (dist::size() > 1) bind_local_device();  // one rank per GPU: the node-local rank's device
         std::vector<std::string> vo = cmd.value_opts, fo = cmd.flag_opts;
         vo.push_back("device");
+        vo.push_back("memory-budget");
         fo.push_back("help");
         Args args(argc - 2, argv + 2, vo, fo);
+        if (args.has("memory-budget"))  // MB of memory rows a search maps at once (dist/sharded_search.h)
+            set_default_memory_budget(memory_budget_bytes(args.get_i64("memory-budget", 0)));
         if (args.has("help")) {
             dist::root_printf("usage: reco %s\n", cmd.usage);
             rc = 0;

@@ -61,15 +61,27 @@ std::vector<int> epoch_permutation(uint64_t seed, int64_t epoch, int n) {
     return p;
 }
 
+Trainer::Trainer(const EmbeddingFile& data, const ShardedMemory& mem, const NeighbourIndex& nb,
+                 const TrainSettings& s, FusionModel m, AdamW o, int64_t step)
+    : Trainer(data, &mem, nullptr, nb, s, std::move(m), std::move(o), step) {}
+
 Trainer::Trainer(const EmbeddingFile& data, const EmbeddingFile& mem, const NeighbourIndex& nb,
                  const TrainSettings& s, FusionModel m, AdamW o, int64_t step)
-    : settings(s), model(std::move(m)), opt(std::move(o)), data_(data), mem_(mem), nb_(nb), step_(step) {
+    : Trainer(data, nullptr, std::unique_ptr<ShardedMemory>(new ShardedMemory(mem)), nb, s, std::move(m),
+              std::move(o), step) {}
+
+Trainer::Trainer(const EmbeddingFile& data, const ShardedMemory* memp, std::unique_ptr<ShardedMemory> own,
+                 const NeighbourIndex& nb, const TrainSettings& s, FusionModel m, AdamW o, int64_t step)
+    : settings(s), model(std::move(m)), opt(std::move(o)), data_(data), own_mem_(std::move(own)),
+      mem_(own_mem_ ? own_mem_.get() : memp), nb_(nb), step_(step) {
+    const ShardedMemory& mem = *mem_;
     if (nb.n != data.n() || nb.k != s.k)
         fail("%s: neighbour index is for %d items with k=%d, the run has %d items with k=%d", data.path().c_str(),
              nb.n, nb.k, data.n(), s.k);
     if (model.dims.d != data.d())
         fail("%s: the fusion model has width d=%d but the data's embeddings have d=%d", data.path().c_str(),
              model.dims.d, data.d());
+    mem.open_all();  // rows are read from OpenMP threads in step()
     if (mem.d() != data.d())
         fail("%s (d=%d) and memory %s (d=%d): embedding dimensions differ", data.path().c_str(), data.d(),
              mem.path().c_str(), mem.d());
@@ -154,8 +166,8 @@ float Trainer::step() {
         data_.text_row(i, T_.data() + (size_t)b * d);
         for (int j = 0; j < k; j++) {
             // image i searched the memory's images: fuse those pairs' texts (and vice versa)
-            mem_.text_row(nb_.img[(size_t)i * k + j], nbr_txt_img_.data() + ((size_t)b * k + j) * d);
-            mem_.image_row(nb_.txt[(size_t)i * k + j], nbr_img_txt_.data() + ((size_t)b * k + j) * d);
+            mem_->text_row(nb_.img[(size_t)i * k + j], nbr_txt_img_.data() + ((size_t)b * k + j) * d);
+            mem_->image_row(nb_.txt[(size_t)i * k + j], nbr_img_txt_.data() + ((size_t)b * k + j) * d);
         }
     }
     const double lr = schedule_.lr_at(step_);

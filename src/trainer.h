@@ -27,6 +27,7 @@
 #include "dist/data_parallel.h"
 #include "fusion.h"
 #include "fusion_train.h"
+#include "dist/sharded_memory.h"
 #include "memory.h"
 #include "neighbour_cache.h"
 
@@ -46,6 +47,9 @@ class Trainer {
 public:
     // data/mem/nb must outlive the trainer. step = steps already done (0 for a new run).
     // Checks: nb matches data and settings.k, model width == data width, batch ≤ N, opt sized.
+    Trainer(const EmbeddingFile& data, const ShardedMemory& mem, const NeighbourIndex& nb,
+            const TrainSettings& settings, FusionModel model, AdamW opt, int64_t step);
+    // The same with a one-file memory (wrapped in a ShardedMemory the trainer keeps).
     Trainer(const EmbeddingFile& data, const EmbeddingFile& mem, const NeighbourIndex& nb,
             const TrainSettings& settings, FusionModel model, AdamW opt, int64_t step);
 
@@ -75,7 +79,10 @@ public:
 
 private:
     const EmbeddingFile& data_;
-    const EmbeddingFile& mem_;
+    Trainer(const EmbeddingFile& data, const ShardedMemory* mem, std::unique_ptr<ShardedMemory> own,
+            const NeighbourIndex& nb, const TrainSettings& settings, FusionModel model, AdamW opt, int64_t step);
+    std::unique_ptr<ShardedMemory> own_mem_;  // only for the EmbeddingFile constructor
+    const ShardedMemory* mem_;
     const NeighbourIndex& nb_;
     LrSchedule schedule_;
     LossKind loss_ = LossKind::nce;  // settings.loss; must agree with model.dims.logit_bias
