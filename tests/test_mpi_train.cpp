@@ -1,8 +1,10 @@
 // test_mpi_train.cpp — data-parallel `reco train` under mpirun (SPEC §9, src/dist/data_parallel.h):
-// the same command on 1, 2 and 3 ranks gives the single-process losses (≤ 1e-6 relative) and final
-// checkpoint (weights and AdamW moments ≤ 1e-6 absolute); a run stopped on 2 ranks and resumed on 3
+// the same command on 1, 2 and 3 ranks (and on 3 ranks over the memory split into 2 shards) gives the
+// single-process losses (≤ 1e-6 relative) and final checkpoint (weights and AdamW moments ≤ 1e-6
+// absolute); a run stopped on 2 ranks and resumed on 3
 // ends where the uninterrupted single process ends; more ranks than batch rows (an idle rank) and the
 // shuffled sigmoid loss too; only rank 0 prints and writes. Skips visibly without MPI or mpirun.
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cmath>
@@ -37,6 +39,12 @@ struct TrainDir {
             for (auto& x : txt) x = g(rng);
             write_embedding_file(dir + (f == 0 ? "/data.safetensors" : "/mem.safetensors"), img.data(), txt.data(), n,
                                  d, {}, "test-clip");
+            if (f == 1) {  // the same memory as a directory of two shards (rows 0-29, 30-49)
+                REQUIRE(mkdir((dir + "/shards").c_str(), 0755) == 0);
+                write_embedding_file(dir + "/shards/a.safetensors", img.data(), txt.data(), 30, d, {}, "test-clip");
+                write_embedding_file(dir + "/shards/b.safetensors", img.data() + 30 * d, txt.data() + 30 * d, 20, d, {},
+                                     "test-clip");
+            }
         }
     }
     ~TrainDir() { run_cmd("rm -rf '" + dir + "'"); }
@@ -123,6 +131,10 @@ TEST_CASE("mpi train: 10 steps on 1, 2 and 3 ranks give the single-process losse
         check_same_losses(losses(o), L);
         check_same_checkpoint(t.dir + "/r" + std::to_string(R) + ".safetensors", t.dir + "/single.safetensors");
     }
+    // the memory as a directory of 2 shards on 3 ranks (a new neighbour cache, searched split over the ranks)
+    const std::string o3 = t.train(3, args + "--memory shards --out shards.safetensors");
+    check_same_losses(losses(o3), L);
+    check_same_checkpoint(t.dir + "/shards.safetensors", t.dir + "/single.safetensors");
 }
 
 TEST_CASE("mpi train: stopped on 2 ranks with --save-every, resumed on 3, ends like the single process") {
