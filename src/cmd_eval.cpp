@@ -26,7 +26,8 @@
 namespace reco {
 
 struct EvalInputs {
-    std::unique_ptr<EmbeddingFile> data, mem;
+    std::unique_ptr<EmbeddingFile> data;
+    std::unique_ptr<ShardedMemory> mem;
     Checkpoint ck;
     int k = 10;
     bool self = false;           // data is the memory: exclude each item's own pair
@@ -38,7 +39,7 @@ static EvalInputs open_inputs(Args& a) {
         if (!a.has(opt)) fail("reco eval needs --data EMB --memory MEM --fusion CKPT (missing --%s)", opt);
     EvalInputs in;
     in.data.reset(new EmbeddingFile(a.get("data")));
-    in.mem.reset(new EmbeddingFile(a.get("memory")));
+    in.mem.reset(new ShardedMemory(a.get("memory")));
     check_compatible("data " + in.data->path(), in.data->d(), in.data->model(), "memory " + in.mem->path(),
                      in.mem->d(), in.mem->model());
     in.ck = load_checkpoint(a.get("fusion"));

@@ -12,7 +12,8 @@
 #include "common.h"
 #include "progress.h"
 #include "safetensors.h"
-#include "topk.h"
+#include "dist/comm.h"
+#include "dist/sharded_search.h"
 
 namespace reco {
 
@@ -39,7 +40,7 @@ std::string neighbour_cache_path(const std::string& data_path, const std::string
     return strformat("%s.knn-%d-%08x.safetensors", data_path.c_str(), k, fnv1a32(real_path(memory_path)));
 }
 
-NeighbourIndex compute_neighbours(const EmbeddingFile& data, const EmbeddingFile& mem, int k, bool exclude_self,
+NeighbourIndex compute_neighbours(const EmbeddingFile& data, const ShardedMemory& mem, int k, bool exclude_self,
                                   bool show_progress) {
     if (data.d() != mem.d())
         fail("%s (d=%d) and memory %s (d=%d): embedding dimensions differ", data.path().c_str(), data.d(),
@@ -64,7 +65,6 @@ NeighbourIndex compute_neighbours(const EmbeddingFile& data, const EmbeddingFile
     Progress progress("neighbours", 2LL * nb.n);
     long long done = 0;
     for (int modality = 0; modality < 2; modality++) {
-        const uint16_t* searched = modality == 0 ? mem.image_emb_f16() : mem.text_emb_f16();
         std::vector<int32_t>& out = modality == 0 ? nb.img : nb.txt;
         for (int i0 = 0; i0 < nb.n; i0 += chunk) {
             const int Q = std::min(chunk, nb.n - i0);
@@ -73,8 +73,8 @@ NeighbourIndex compute_neighbours(const EmbeddingFile& data, const EmbeddingFile
                 else data.text_row(i0 + j, q.data() + (size_t)j * d);
                 excl[j] = i0 + j;
             }
-            topk_search(q.data(), searched, Q, mem.n(), d, k, idx.data(), score.data(),
-                        exclude_self ? excl.data() : nullptr);
+            sharded_topk(mem, modality == 0, q.data(), Q, k, idx.data(), score.data(),
+                         exclude_self ? excl.data() : nullptr);
             std::copy(idx.begin(), idx.begin() + (size_t)Q * k, out.begin() + (size_t)i0 * k);
             done += Q;
             if (show_progress) progress.update(done);
@@ -84,7 +84,7 @@ NeighbourIndex compute_neighbours(const EmbeddingFile& data, const EmbeddingFile
 }
 
 // ------------------------------------------------------------------------------------ the cache
-static std::map<std::string, std::string> cache_key(const EmbeddingFile& data, const EmbeddingFile& mem, int k,
+static std::map<std::string, std::string> cache_key(const EmbeddingFile& data, const ShardedMemory& mem, int k,
                                                     bool exclude_self) {
     auto file_id = [](const std::string& p, const std::string& prefix, std::map<std::string, std::string>& m) {
         struct stat s;
@@ -102,6 +102,10 @@ static std::map<std::string, std::string> cache_key(const EmbeddingFile& data, c
     m["k"] = std::to_string(k);
     m["n"] = std::to_string(data.n());
     m["memory_n"] = std::to_string(mem.n());
+    if (mem.is_directory()) {  // a sharded memory: its files too, not only the directory entry
+        m["memory_shards"] = std::to_string(mem.shards().size());
+        m["memory_bytes"] = std::to_string((unsigned long long)mem.bytes());
+    }
     m["self_excluded"] = exclude_self ? "1" : "0";
     m["search"] = "uni-modal";
     return m;
@@ -142,7 +146,7 @@ static bool try_load(const std::string& path, const std::map<std::string, std::s
     return true;
 }
 
-NeighbourIndex load_or_compute_neighbours(const EmbeddingFile& data, const EmbeddingFile& mem, int k, FILE* log) {
+NeighbourIndex load_or_compute_neighbours(const EmbeddingFile& data, const ShardedMemory& mem, int k, FILE* log) {
     const bool exclude_self = same_file(data.path(), mem.path());
     if (data.d() != mem.d())
         fail("%s (d=%d) and memory %s (d=%d): embedding dimensions differ", data.path().c_str(), data.d(),
@@ -159,7 +163,19 @@ NeighbourIndex load_or_compute_neighbours(const EmbeddingFile& data, const Embed
     nb.k = k;
     nb.self_excluded = exclude_self;
     std::string why_not;
-    if (try_load(path, key, nb, why_not)) {
+    // Under mpirun (SPEC §9) rank 0 alone reads and writes the cache, and every rank takes its branch:
+    // the index is broadcast when rank 0 found it cached, else every rank joins the split search below.
+    int loaded = dist::is_root() ? (int)try_load(path, key, nb, why_not) : 0;
+    if (dist::size() > 1) {
+        dist::broadcast(&loaded, sizeof loaded, 0);
+        if (loaded) {
+            nb.img.resize((size_t)nb.n * k);
+            nb.txt.resize((size_t)nb.n * k);
+            dist::broadcast(nb.img.data(), nb.img.size() * sizeof(int32_t), 0);
+            dist::broadcast(nb.txt.data(), nb.txt.size() * sizeof(int32_t), 0);
+        }
+    }
+    if (loaded) {
         nb.from_cache = true;
         nb.cache_path = path;
         if (log) fprintf(log, "neighbours: reusing %s\n", path.c_str());
@@ -174,7 +190,7 @@ NeighbourIndex load_or_compute_neighbours(const EmbeddingFile& data, const Embed
     w.add("img_idx", DType::I32, {(int64_t)nb.n, (int64_t)k}, nb.img.data(), nb.img.size() * sizeof(int32_t));
     w.add("txt_idx", DType::I32, {(int64_t)nb.n, (int64_t)k}, nb.txt.data(), nb.txt.size() * sizeof(int32_t));
     for (auto& kv : key) w.set_metadata(kv.first, kv.second);
-    try {
+    if (dist::is_root()) try {
         w.write(path);
         if (log) fprintf(log, "neighbours: cached in %s\n", path.c_str());
     } catch (const Error& e) {
