@@ -93,7 +93,8 @@ void run_and_check(const Problem& p, int k, const int* exclude = nullptr) {
     CHECK(memcmp(sc.data(), rsc.data(), sc.size() * 4) == 0);
     CHECK(memcmp(psc.data(), rsc.data(), psc.size() * 4) == 0);
     for (int lv = 1; lv <= (int)isa_supported(); lv++) {
-        INFO("kernel level " << isa_name((Isa)lv));
+        const std::string level = isa_name((Isa)lv);
+        INFO("kernel level " << level);
         topk_search_at((Isa)lv, p.q.data(), p.m.data(), p.Q, p.N, p.d, k, pidx.data(), psc.data(), exclude);
         CHECK(pidx == ridx);
         CHECK(memcmp(psc.data(), rsc.data(), psc.size() * 4) == 0);
@@ -106,7 +107,8 @@ void check_levels_bit_exact(const Problem& p, int k, const int* exclude = nullpt
     std::vector<float> rsc((size_t)p.Q * k), sc((size_t)p.Q * k);
     topk_search_reference(p.q.data(), p.m.data(), p.Q, p.N, p.d, k, ridx.data(), rsc.data(), exclude);
     for (int lv = 0; lv <= (int)isa_supported(); lv++) {
-        INFO("Q=" << p.Q << " N=" << p.N << " d=" << p.d << " k=" << k << " kernel level " << isa_name((Isa)lv));
+        const std::string level = isa_name((Isa)lv);
+        INFO("Q=" << p.Q << " N=" << p.N << " d=" << p.d << " k=" << k << " kernel level " << level);
         topk_search_at((Isa)lv, p.q.data(), p.m.data(), p.Q, p.N, p.d, k, idx.data(), sc.data(), exclude);
         CHECK(idx == ridx);
         CHECK(memcmp(sc.data(), rsc.data(), sc.size() * 4) == 0);
