@@ -17,7 +17,9 @@
 #endif
 #include <vector>
 
+#include "impl.h"
 #include "ops.h"
+#include "reference/reference.h"
 
 #ifndef GEMM_NP
 #define GEMM_NP 4
@@ -112,6 +114,7 @@ static void pack_rows(float* ap, const float* inp, int C, int n0, int n_end, int
 void pack_weight(PackedWeight& pw, const float* weight, int OC, int C) {
     pw.OC = OC;
     pw.C = C;
+    pw.weight = weight;
     pw.panels = (OC + NR - 1) / NR;
     pw.data.assign((size_t)pw.panels * C * NR, 0.0f);
     #pragma omp parallel for schedule(static)
@@ -125,6 +128,7 @@ void pack_weight(PackedWeight& pw, const float* weight, int OC, int C) {
 }
 
 void matmul_forward_packed(float* out, const float* inp, const PackedWeight& pw, const float* bias, int N) {
+    if (impl() == Impl::reference) return matmul_reference(out, inp, pw.weight, bias, N, pw.C, pw.OC);
     const int C = pw.C, OC = pw.OC, panels = pw.panels;
     if (N <= 0 || OC <= 0) return;
     if (C <= 0) {
@@ -178,6 +182,7 @@ void matmul_forward_packed(float* out, const float* inp, const PackedWeight& pw,
 }
 
 void matmul_forward(float* out, const float* inp, const float* weight, const float* bias, int N, int C, int OC) {
+    if (impl() == Impl::reference) return matmul_reference(out, inp, weight, bias, N, C, OC);
     if (N <= 0 || OC <= 0) return;
     PackedWeight pw;
     pack_weight(pw, weight, OC, C);

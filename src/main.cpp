@@ -9,13 +9,14 @@
 
 #include "cli.h"
 #include "common.h"
+#include "impl.h"
 
 using namespace reco;
 
 static void usage(FILE* f) {
     fprintf(f, "reco — Retrieval-Enhanced Contrastive vision-text models (RECO) on frozen CLIP\n\nusage:\n");
     for (auto& kv : command_registry()) fprintf(f, "  reco %s\n", kv.second.usage);
-    fprintf(f, "\nevery command accepts --device auto|cpu|cuda. See README.md.\n");
+    fprintf(f, "\nevery command accepts --device auto|cpu|cuda and --impl fast|reference. See README.md.\n");
 }
 
 // OpenMP threads that wait at a barrier spin by default (libgomp's active wait policy). When the
@@ -47,12 +48,14 @@ int main(int argc, char** argv) {
     try {
         std::vector<std::string> vo = cmd.value_opts, fo = cmd.flag_opts;
         vo.push_back("device");
+        vo.push_back("impl");
         fo.push_back("help");
         Args args(argc - 2, argv + 2, vo, fo);
         if (args.has("help")) {
             printf("usage: reco %s\n", cmd.usage);
             return 0;
         }
+        set_impl(parse_impl(args.get("impl", "fast")));
         return cmd.fn(args, argc - 2, argv + 2);
     } catch (const Error& e) {
         fprintf(stderr, "reco: error: %s\n", e.what());
