@@ -20,6 +20,7 @@
 #include "fusion.h"
 #include "fusion_train.h"
 #include "impl.h"
+#include "memory.h"
 #include "ops.h"
 #include "safetensors.h"
 #include "test_util.h"
@@ -187,6 +188,44 @@ TEST_CASE("reference twins: reco --impl — embed prints the same numbers; bad v
     while (a >> x && b >> y) worst = std::max(worst, std::fabs(x - y)), n++;
     MESSAGE("reco embed: " << n << " printed values, max |fast − reference| " << worst);
     CHECK(n >= 2 * 16);
+    CHECK(worst <= 1e-6);
+    system(("rm -rf " + dir).c_str());
+}
+
+// reco train end to end (neighbour search, batches, 20 steps), each run on its own copy of the data so that
+// each computes its own neighbours (the cache lives beside the data): the printed losses agree.
+TEST_CASE("reference twins: reco train --impl reference prints the fast path's 20 losses (1e-6 relative)") {
+    char tmpl[] = "/tmp/reco_twins_XXXXXX";
+    REQUIRE(mkdtemp(tmpl) != nullptr);
+    const std::string dir = tmpl;
+    const int n = 64, d = 16;
+    std::mt19937_64 rng(17);
+    std::normal_distribution<float> g;
+    std::vector<float> img((size_t)n * d), txt((size_t)n * d);
+    for (auto& x : img) x = g(rng);
+    for (auto& x : txt) x = g(rng);
+    std::vector<std::vector<double>> losses(2);
+    for (int r = 0; r < 2; r++) {
+        const std::string sub = dir + (r ? "/ref" : "/fast"), data = sub + "/d.safetensors";
+        REQUIRE(system(("mkdir -p " + sub).c_str()) == 0);
+        write_embedding_file(data, img.data(), txt.data(), n, d, std::vector<std::string>(n, "x"), "test-clip");
+        std::string out;
+        REQUIRE(run_cmd("(" + testutil::reco_bin() + "train --impl " + (r ? "reference" : "fast") + " --data " + data +
+                            " --memory " + data + " --k 3 --batch 16 --steps 20 --heads 2 --seed 3 --log-every 1 --out " +
+                            sub + "/f.safetensors 2>/dev/null)",
+                        &out) == 0);
+        std::istringstream in(out);
+        for (std::string line; std::getline(in, line);) {
+            int step;
+            double v;
+            if (sscanf(line.c_str(), "step %d loss %lf", &step, &v) == 2) losses[r].push_back(v);
+        }
+    }
+    REQUIRE(losses[0].size() == 20);
+    REQUIRE(losses[1].size() == 20);
+    double worst = 0;
+    for (int s = 0; s < 20; s++) worst = std::max(worst, std::fabs(losses[0][s] - losses[1][s]) / std::fabs(losses[1][s]));
+    MESSAGE("reco train, 20 steps: worst printed loss difference " << worst << " relative");
     CHECK(worst <= 1e-6);
     system(("rm -rf " + dir).c_str());
 }
