@@ -18,7 +18,9 @@
 #include <vector>
 
 #include "cpu_features.h"
+#include "impl.h"
 #include "ops.h"
+#include "reference/reference.h"
 
 #ifndef GEMM_NP
 #define GEMM_NP 4
@@ -148,6 +150,7 @@ static void pack_rows(float* ap, const float* inp, int C, int n0, int n_end, int
 void pack_weight(PackedWeight& pw, const float* weight, int OC, int C) {
     pw.OC = OC;
     pw.C = C;
+    pw.weight = weight;
     pw.panels = (OC + NR - 1) / NR;
     pw.data.assign((size_t)pw.panels * C * NR, 0.0f);
     #pragma omp parallel for schedule(static)
@@ -161,6 +164,7 @@ void pack_weight(PackedWeight& pw, const float* weight, int OC, int C) {
 }
 
 void matmul_forward_packed(float* out, const float* inp, const PackedWeight& pw, const float* bias, int N) {
+    if (impl() == Impl::reference) return matmul_reference(out, inp, pw.weight, bias, N, pw.C, pw.OC);
     const MicroKernel micro_kernel = micro_kernel_for(isa_active());
     const int C = pw.C, OC = pw.OC, panels = pw.panels;
     if (N <= 0 || OC <= 0) return;
@@ -215,6 +219,7 @@ void matmul_forward_packed(float* out, const float* inp, const PackedWeight& pw,
 }
 
 void matmul_forward(float* out, const float* inp, const float* weight, const float* bias, int N, int C, int OC) {
+    if (impl() == Impl::reference) return matmul_reference(out, inp, weight, bias, N, C, OC);
     if (N <= 0 || OC <= 0) return;
     PackedWeight pw;
     pack_weight(pw, weight, OC, C);
