@@ -5,9 +5,10 @@
 #   make sanitize     ASan + UBSan build in build-sanitize/ (CUDA=0), then the suite against it
 #   make fuzz         libFuzzer harnesses (tests/fuzz/, clang), each run FUZZ_SECONDS (default 60)
 #   make bench        CPU benchmarks side by side with PyTorch / faiss (see tools/bench.sh)
-#   make CUDA=0       leave the CUDA part out
+#   make CUDA=0       leave the CUDA part out (and NCCL with it; NCCL=0 only NCCL: tools/get_nccl.sh)
 #   make MPI=0        leave MPI out (built in when mpicxx is found, or installable: see below)
-#   make NATIVE=0     no -march=native (portable binary)
+#   make NATIVE=0     no -march=native: a portable binary; the top-k/GEMM SIMD kernels are built for
+#                     every x86 level anyway and chosen at run time (src/cpu_features.h, reco info)
 #   make BUILD=dir    put objects in another folder (e.g. a CUDA=0 build beside the default one)
 #
 # On a fresh Debian/Ubuntu machine the build installs the Debian packages it needs (stb, doctest,
@@ -63,9 +64,21 @@ REQ_CXXFLAGS += -DRECO_CUDA=1 -Ikernels -I$(CUDA_HOME)/include
 NVCCFLAGS ?= -O3
 REQ_NVCCFLAGS := -std=c++17 $(CUDA_ARCHS) -Isrc -Ikernels -DRECO_CUDA=1 -Xcompiler -fopenmp,-Wall -MMD -MP
 LDLIBS  += -L$(CUDA_HOME)/lib64 -lcublasLt -lcublas -lcudart_static -ldl -lrt
+# NCCL (SPEC §9, kernels/nccl_comm.h): compiled in when its header is found — tools/get_nccl.sh unpacks
+# the nvidia-nccl-cu12 wheel into .nccl/, or give NCCL_HOME=DIR (DIR/include, DIR/lib); NCCL=0 leaves it out.
+NCCL_HOME ?= $(CURDIR)/.nccl/nvidia/nccl
+NCCL    ?= $(if $(wildcard $(NCCL_HOME)/include/nccl.h),1,0)
+ifeq ($(NCCL),1)
+REQ_CXXFLAGS  += -DRECO_NCCL=1 -I$(NCCL_HOME)/include
+REQ_NVCCFLAGS += -DRECO_NCCL=1 -I$(NCCL_HOME)/include
+LDLIBS  += -L$(NCCL_HOME)/lib -lnccl -Wl,-rpath,$(NCCL_HOME)/lib
+else
+REQ_CXXFLAGS  += -DRECO_NCCL=0
+REQ_NVCCFLAGS += -DRECO_NCCL=0
+endif
 else
 CU_OBJ  :=
-REQ_CXXFLAGS += -DRECO_CUDA=0
+REQ_CXXFLAGS += -DRECO_CUDA=0 -DRECO_NCCL=0
 endif
 
 # Only src/dist/comm_mpi.cpp includes mpi.h. The flags come from the wrapper when a recipe runs

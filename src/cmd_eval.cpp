@@ -17,6 +17,8 @@
 #include "checkpoint.h"
 #include "cli.h"
 #include "common.h"
+#include "eval_retrieval.h"
+#include "eval_zeroshot.h"
 #include "memory.h"
 #include "neighbour_cache.h"
 #include "reco_eval.h"
@@ -107,12 +109,19 @@ static int run_eval(Args& a, int, char**) {
     const auto& pos = a.positional();
     if (pos.size() != 1 || (pos[0] != "zeroshot" && pos[0] != "retrieval"))
         fail("usage: reco eval zeroshot|retrieval --data EMB --memory MEM --fusion CKPT [--k K]");
+    if (pos[0] == "zeroshot" && a.has("images")) return eval_zeroshot_images(a);  // an ImageFolder (eval_zeroshot.h)
+    if (pos[0] == "retrieval" && a.has("pairs")) return eval_retrieval_pairs(a);   // a pairs TSV (eval_retrieval.h)
     return pos[0] == "zeroshot" ? eval_zeroshot(a) : eval_retrieval(a);
 }
 
 REGISTER_COMMAND(eval,
                  "eval zeroshot|retrieval --data EMB --memory MEM --fusion CKPT [--k K] [--labels-from captions]\n"
-                 "                  frozen CLIP vs RECO side by side (zero-shot classes = distinct captions of EMB)",
-                 run_eval, {"data", "memory", "fusion", "k", "labels-from"}, {});
+                 "                  frozen CLIP vs RECO side by side (zero-shot classes = distinct captions of EMB)\n"
+                 "eval zeroshot --images DIR [--classes F] [--templates F] [--model DIR] [--memory MEM --fusion CKPT]\n"
+                 "                  [--refine image|text|both] [--k K] [--predictions OUT.tsv] [--per-class] [--no-cache]\n"
+                 "eval retrieval --pairs PAIRS.tsv [--model DIR] [--memory MEM --fusion CKPT] [--refine ..] [--k K]",
+                 run_eval, {"data", "memory", "fusion", "k", "labels-from", "images", "classes", "templates", "model",
+                            "predictions", "refine", "pairs"},
+                 {"per-class", "no-cache"});
 
 }  // namespace reco

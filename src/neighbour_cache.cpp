@@ -12,6 +12,7 @@
 #include "common.h"
 #include "progress.h"
 #include "safetensors.h"
+#include "dist/comm.h"
 #include "dist/sharded_search.h"
 
 namespace reco {
@@ -162,7 +163,19 @@ NeighbourIndex load_or_compute_neighbours(const EmbeddingFile& data, const Shard
     nb.k = k;
     nb.self_excluded = exclude_self;
     std::string why_not;
-    if (try_load(path, key, nb, why_not)) {
+    // Under mpirun (SPEC §9) rank 0 alone reads and writes the cache, and every rank takes its branch:
+    // the index is broadcast when rank 0 found it cached, else every rank joins the split search below.
+    int loaded = dist::is_root() ? (int)try_load(path, key, nb, why_not) : 0;
+    if (dist::size() > 1) {
+        dist::broadcast(&loaded, sizeof loaded, 0);
+        if (loaded) {
+            nb.img.resize((size_t)nb.n * k);
+            nb.txt.resize((size_t)nb.n * k);
+            dist::broadcast(nb.img.data(), nb.img.size() * sizeof(int32_t), 0);
+            dist::broadcast(nb.txt.data(), nb.txt.size() * sizeof(int32_t), 0);
+        }
+    }
+    if (loaded) {
         nb.from_cache = true;
         nb.cache_path = path;
         if (log) fprintf(log, "neighbours: reusing %s\n", path.c_str());
@@ -177,7 +190,7 @@ NeighbourIndex load_or_compute_neighbours(const EmbeddingFile& data, const Shard
     w.add("img_idx", DType::I32, {(int64_t)nb.n, (int64_t)k}, nb.img.data(), nb.img.size() * sizeof(int32_t));
     w.add("txt_idx", DType::I32, {(int64_t)nb.n, (int64_t)k}, nb.txt.data(), nb.txt.size() * sizeof(int32_t));
     for (auto& kv : key) w.set_metadata(kv.first, kv.second);
-    try {
+    if (dist::is_root()) try {
         w.write(path);
         if (log) fprintf(log, "neighbours: cached in %s\n", path.c_str());
     } catch (const Error& e) {

@@ -46,7 +46,8 @@ NeighbourIndex compute_neighbours(const EmbeddingFile& data, const ShardedMemory
                                   bool show_progress = false);
 
 // Reuse the cache when it matches, else compute and write it. exclude_self = same_file(data, memory).
-// Notes what it did on `log` (nullable).
+// Notes what it did on `log` (nullable). Collective under mpirun: every rank calls it; rank 0 reads and
+// writes the cache and broadcasts a cached index, else the search is split over the ranks.
 NeighbourIndex load_or_compute_neighbours(const EmbeddingFile& data, const ShardedMemory& mem, int k,
                                           FILE* log = stderr);
 

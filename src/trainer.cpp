@@ -143,16 +143,25 @@ void Trainer::sync_from_device() {
 #endif
 }
 
+void Trainer::use_data_parallel(Collectives* c) {
+    if (gpu_) fail("data-parallel training runs on the CPU here (one rank per process, no CUDA backend)");
+    dp_ = c;
+    dp_ws_.reset(c ? new DataParallelWorkspace : nullptr);
+}
+
 float Trainer::step() {
     const int B = settings.batch, k = settings.k, d = data_.d();
     batch_items(step_, items_);
-    V_.resize((size_t)B * d);
-    T_.resize((size_t)B * d);
-    nbr_txt_img_.resize((size_t)B * k * d);
-    nbr_img_txt_.resize((size_t)B * k * d);
+    int b0 = 0, b1 = B;  // the rows this process loads: all, or its data-parallel slice
+    if (dp_) batch_slice(B, dp_->size(), dp_->rank(), &b0, &b1);
+    const int Bl = b1 - b0;
+    V_.resize((size_t)Bl * d);
+    T_.resize((size_t)Bl * d);
+    nbr_txt_img_.resize((size_t)Bl * k * d);
+    nbr_img_txt_.resize((size_t)Bl * k * d);
 #pragma omp parallel for schedule(static)
-    for (int b = 0; b < B; b++) {
-        const int i = items_[b];
+    for (int b = 0; b < Bl; b++) {
+        const int i = items_[b0 + b];
         data_.image_row(i, V_.data() + (size_t)b * d);
         data_.text_row(i, T_.data() + (size_t)b * d);
         for (int j = 0; j < k; j++) {
@@ -163,6 +172,10 @@ float Trainer::step() {
     }
     const double lr = schedule_.lr_at(step_);
     float loss;
+    if (dp_)
+        loss = data_parallel_train_step(*dp_, model, opt, *dp_ws_, V_.data(), T_.data(), nbr_txt_img_.data(),
+                                        nbr_img_txt_.data(), B, k, lr, loss_);
+    else
 #if RECO_CUDA
     if (gpu_)
         loss = gpu_->impl.train_step(V_.data(), T_.data(), nbr_txt_img_.data(), nbr_img_txt_.data(), B, k, lr);

@@ -24,6 +24,7 @@
 
 #include "adamw.h"
 #include "checkpoint.h"
+#include "dist/data_parallel.h"
 #include "fusion.h"
 #include "fusion_train.h"
 #include "dist/sharded_memory.h"
@@ -66,6 +67,10 @@ public:
     void use_cuda();
     // Bring the device's weights and AdamW state back into `model` / `opt` (no-op on the CPU).
     void sync_from_device();
+    // Split every step's batch over the ranks of `c` (dist/data_parallel.h): this process loads and
+    // runs only its slice; the loss, the reduced gradients and the update are the global batch's.
+    // c must outlive the trainer; every rank must call step() the same number of times. CPU only.
+    void use_data_parallel(Collectives* c);
     ~Trainer();
 
     TrainSettings settings;
@@ -88,6 +93,8 @@ private:
     FusionTrainWorkspace ws_;
     struct Gpu;                 // the CUDA state (trainer.cpp), null on the CPU
     std::unique_ptr<Gpu> gpu_;
+    Collectives* dp_ = nullptr;  // data-parallel ranks, null on one process
+    std::unique_ptr<DataParallelWorkspace> dp_ws_;
 };
 
 struct TrainLoopOptions {

@@ -1,0 +1,36 @@
+// eval_setup.cpp — the RECO parts of `reco eval --images/--pairs`, checked together (see eval_setup.h).
+#include "eval_setup.h"
+
+#include "common.h"
+
+namespace reco {
+
+const char* family_label(const Encoder& enc) { return enc.family() == ModelFamily::siglip ? "SigLIP" : "CLIP"; }
+
+EvalReco open_eval_reco(const Args& a, const Encoder& enc) {
+    EvalReco r;
+    r.on = a.has("memory") || a.has("fusion");
+    if (r.on && !(a.has("memory") && a.has("fusion"))) fail("RECO evaluation needs both --memory MEM and --fusion CKPT");
+    r.refine = a.get("refine", r.on ? "both" : "none");
+    if (r.refine != "image" && r.refine != "text" && r.refine != "both")
+        if (r.on || r.refine != "none") fail("--refine must be image, text or both (got '%s')", r.refine.c_str());
+    if (!r.on) {
+        if (a.has("refine") || a.has("k")) fail("--refine and --k need --memory MEM and --fusion CKPT");
+        return r;
+    }
+    r.refine_image = r.refine == "image" || r.refine == "both";
+    r.refine_text = r.refine == "text" || r.refine == "both";
+    r.mem.reset(new EmbeddingFile(a.get("memory")));
+    check_compatible("memory " + r.mem->path(), r.mem->d(), r.mem->model(), "model " + enc.dir(), enc.dim(), enc.name());
+    check_family("memory " + r.mem->path(), r.mem->family(), "model " + enc.dir(), family_name(enc.family()));
+    r.ck = load_checkpoint(a.get("fusion"));
+    check_compatible("checkpoint " + r.ck.path, r.ck.model.dims.d, r.ck.settings.model, "model " + enc.dir(),
+                     enc.dim(), enc.name());
+    r.k = a.get_int("k", r.ck.settings.k);
+    if (r.k < 1) fail("--k must be at least 1");
+    if (r.k > r.mem->n())
+        fail("--k %d is larger than the memory %s (%d items)", r.k, r.mem->path().c_str(), r.mem->n());
+    return r;
+}
+
+}  // namespace reco
