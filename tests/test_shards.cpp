@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "dist/sharded_search.h"
+#include "mpi_util.h"
 #include "retrieval.h"
 #include "shard_fixture.h"
 #include "test_util.h"
@@ -344,6 +345,48 @@ TEST_CASE("shards: a memory larger than the address-space cap is still searched 
         CHECK(gi == ri);
         CHECK(same_bits(gs, rs));
         unlink((dir + "/r.safetensors").c_str());
+    }
+    run_cmd("rm -rf " + dir);
+}
+
+// The lines of `text` that start with `prefix`.
+static std::string lines_starting(const std::string& text, const std::string& prefix) {
+    std::string keep;
+    size_t p = 0;
+    while (p < text.size()) {
+        size_t e = text.find('\n', p);
+        if (e == std::string::npos) e = text.size();
+        if (text.compare(p, prefix.size(), prefix) == 0) keep += text.substr(p, e - p + 1);
+        p = e + 1;
+    }
+    return keep;
+}
+
+TEST_CASE("shards cli: train and eval take a sharded memory and give the one-file results") {
+    const std::string dir = make_tmp_dir("shardtrain"), bin = testutil::reco_bin();
+    std::string out, o1, o2;
+    REQUIRE(run_cmd(bin + "train --steps 10 --synthetic-out " + dir + " --out " + dir + "/f.safetensors", &out) == 0);
+    REQUIRE(run_cmd(bin + "memory split --memory " + dir + "/memory.safetensors --parts 3 --out " + dir + "/mem3", &out) == 0);
+    // eval: the same numbers (the first line names the memory)
+    const std::string ev = bin + "eval zeroshot --data " + dir + "/eval.safetensors --fusion " + dir + "/f.safetensors --memory ";
+    REQUIRE(run_cmd(ev + dir + "/memory.safetensors 2>/dev/null", &o1) == 0);
+    REQUIRE(run_cmd(ev + dir + "/mem3 2>/dev/null", &o2) == 0);
+    CHECK(contains(o1, "RECO refine both"));
+    CHECK(o1.substr(o1.find('\n')) == o2.substr(o2.find('\n')));
+    // train: the same losses, step by step (neighbours searched in the shards)
+    const std::string tr = bin + "train --data " + dir + "/train.safetensors --steps 5 --no-shuffle --schedule constant "
+                           "--log-every 1 --out " + dir + "/g.safetensors --memory ";
+    REQUIRE(run_cmd(tr + dir + "/memory.safetensors", &o1) == 0);
+    REQUIRE(run_cmd(tr + dir + "/mem3", &o2) == 0);
+    CHECK(!lines_starting(o1, "step ").empty());
+    CHECK(lines_starting(o1, "step ") == lines_starting(o2, "step "));
+    // under mpirun: the shards split over 2 ranks, the numbers printed once, the same
+    if (RECO_MPI && testutil::have_mpirun()) {
+        std::string o3;
+        REQUIRE(run_cmd(testutil::mpirun(2) + ev + dir + "/mem3 2>/dev/null", &o3) == 0);
+        std::string o4;
+        REQUIRE(run_cmd(ev + dir + "/mem3 2>/dev/null", &o4) == 0);
+        CHECK(o3 == o4);
     }
     run_cmd("rm -rf " + dir);
 }
