@@ -34,6 +34,9 @@
 //   - ablation switches (retrieval_mode.h, paper §4): --search uni|cross, --fuse cross|uni, --k 0 (the
 //     no-retrieval control), --memory-fraction F with --memory-seed S (a seeded subset of the memory).
 //     Stored in the checkpoint; `reco eval` and `reco classify` use them and refuse other ones.
+//   - --metrics FILE.jsonl: step, loss, lr, logit_scale, throughput every --metrics-every steps, and
+//     zero-shot results of --eval EMB (classes = its captions) every --eval-every steps (default a
+//     tenth of the run); the synthetic benchmark evaluates its validation split (train_metrics.h).
 //   - --stop-after N stops after N steps of this invocation (the schedule still runs to --steps),
 //     e.g. to split a long run over several jobs; Ctrl-C (SIGINT) also stops after the current
 //     step and saves a resumable checkpoint.
@@ -59,9 +62,11 @@
 #include "memory.h"
 #include "neighbour_cache.h"
 #include "out_lock.h"
+#include "progress.h"
 #include "reco_eval.h"
 #include "sigmoid_loss.h"
 #include "synthetic.h"
+#include "train_metrics.h"
 #include "trainer.h"
 
 namespace reco {
@@ -90,6 +95,7 @@ struct TrainJob {
     std::string data, memory;
     bool synthetic = false;
     int64_t default_steps = 0;  // 0: 10 epochs
+    std::string default_eval;   // evaluated during training with --metrics when no --eval (synthetic: val)
 };
 
 struct TrainOutcome {
@@ -289,6 +295,45 @@ static TrainOutcome train(Args& a, const TrainJob& job) {
         }
     }
     TrainLoopOptions o;
+    // ---- --metrics FILE.jsonl (train_metrics.h), with zero-shot evaluation of --eval EMB
+    std::unique_ptr<MetricsWriter> metrics;
+    std::unique_ptr<EmbeddingFile> eval_file;
+    std::unique_ptr<EvalSet> eval_set;
+    std::unique_ptr<ModeMemory> eval_mem;
+    const int64_t metrics_every = a.get_i64("metrics-every", 10);
+    if (metrics_every < 1) fail("--metrics-every must be at least 1");
+    const std::string eval_path = a.get("eval", a.has("metrics") ? job.default_eval : std::string());
+    if (a.has("metrics")) metrics.reset(new MetricsWriter(a.get("metrics")));
+    if (!eval_path.empty()) {
+        eval_file.reset(new EmbeddingFile(eval_path));
+        check_compatible("eval " + eval_file->path(), eval_file->d(), eval_file->model(), "data " + data.path(),
+                         data.d(), data.model());
+        eval_set.reset(new EvalSet(load_eval_set(*eval_file)));
+        eval_mem.reset(new ModeMemory(mem, s.mode()));
+    }
+    const int64_t eval_every = a.get_i64("eval-every", std::max<int64_t>(1, s.total_steps / 10));
+    if (eval_every < 1) fail("--eval-every must be at least 1");
+    if (metrics || eval_set) {
+        const int64_t end_step = s.total_steps;
+        o.on_step = [&, end_step](Trainer& tr, int64_t n, float loss, double secs) {
+            const bool last = n == end_step;
+            const bool want_step = metrics && (n % metrics_every == 0 || last);
+            const bool want_eval = eval_set && (n % eval_every == 0 || last);
+            if (!want_step && !want_eval) return;
+            tr.sync_from_device();  // the GPU holds the weights (no-op on the CPU)
+            if (want_step)
+                metrics->step(n, loss, tr.lr_at(n - 1), tr.model.logit_scale(), secs > 0 ? (n - start) / secs : 0,
+                              s.batch, secs);
+            if (want_eval) {
+                ZeroShotResult z = zeroshot_eval(tr.model, *eval_mem, eval_set->img, eval_set->label, eval_set->cls,
+                                                 eval_set->C);
+                if (metrics) metrics->eval(n, eval_file->path(), z);
+                fprintf(stderr, "%seval step %lld on %s: frozen %.1f%%, RECO image %.1f%% text %.1f%% both %.1f%%\n",
+                        stderr_is_tty() ? "\n" : "", (long long)n, eval_file->path().c_str(), z.frozen, z.image,
+                        z.text, z.both);
+            }
+        };
+    }
     o.log_every = a.get_i64("log-every", job.synthetic ? 0 : 10);
     o.save_every = a.get_i64("save-every", 0);
     o.stop_after = a.get_i64("stop-after", 0);
@@ -306,6 +351,10 @@ static TrainOutcome train(Args& a, const TrainJob& job) {
         throw;
     }
     std::signal(SIGINT, previous);
+    if (metrics) {
+        metrics->flush();
+        fprintf(stderr, "wrote %s\n", metrics->path().c_str());
+    }
     if (!out.empty())
         fprintf(stderr, "wrote %s (step %lld of %lld, %.1fs)%s\n", out.c_str(), (long long)trainer.steps_done(),
                 (long long)s.total_steps, r.seconds,
@@ -372,6 +421,7 @@ static int run_synthetic(Args& a) {
     job.memory = dir + "/memory.safetensors";
     job.synthetic = true;
     job.default_steps = kSyntheticSteps;
+    job.default_eval = dir + "/val.safetensors";  // --metrics evaluates the VALIDATION concepts
     TrainOutcome t;
     CellScores test;
     ZeroShotResult control;
@@ -433,6 +483,7 @@ REGISTER_COMMAND(train,
                  "                  [--wd 0.05] [--warmup N] [--schedule cosine|constant] [--no-shuffle] [--seed S]\n"
                  "                  [--heads 8] [--model DIR] [--init CKPT] [--resume CKPT] [--out CKPT]\n"
                  "                  [--log-every N] [--save-every N] [--stop-after N] [--loss nce|sigmoid]\n"
+                 "                  [--metrics FILE.jsonl [--metrics-every 10]] [--eval EMB [--eval-every N]]\n"
                  "                  [--search uni|cross] [--fuse cross|uni] [--memory-fraction F] [--memory-seed S]\n"
                  "                  (ablation switches, stored in the checkpoint; --k 0 = the no-retrieval control)\n"
                  "                  with no --data: trains on the built-in synthetic benchmark [--synthetic-out DIR]\n"
@@ -440,7 +491,7 @@ REGISTER_COMMAND(train,
                  "                  [--train-per-concept N] [--memory-per-concept N]",
                  run_train,
                  {"data", "memory", "model", "k", "batch", "steps", "epochs", "lr", "wd", "warmup", "schedule", "seed",
-                  "heads", "init", "resume", "out", "log-every", "save-every", "stop-after", "synthetic-out", "loss", "caption-noise", "memory-noise",
+                  "heads", "init", "resume", "out", "log-every", "save-every", "stop-after", "synthetic-out", "loss", "caption-noise", "memory-noise", "metrics", "metrics-every", "eval", "eval-every",
                   "concepts-per-group", "train-per-concept", "memory-per-concept",
                   "search", "fuse", "memory-fraction", "memory-seed"},
                  {"no-shuffle"});
