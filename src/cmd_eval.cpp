@@ -22,12 +22,15 @@
 #include "memory.h"
 #include "neighbour_cache.h"
 #include "reco_eval.h"
+#include "retrieval_mode.h"
 
 namespace reco {
 
 struct EvalInputs {
     std::unique_ptr<EmbeddingFile> data, mem;
     Checkpoint ck;
+    RetrievalMode mode;          // the checkpoint's switches (retrieval_mode.h), --k may differ
+    std::unique_ptr<ModeMemory> searched;
     int k = 10;
     bool self = false;           // data is the memory: exclude each item's own pair
     std::vector<int> exclude;    // [n] = i when self
@@ -44,10 +47,10 @@ static EvalInputs open_inputs(Args& a) {
     in.ck = load_checkpoint(a.get("fusion"));
     check_compatible("checkpoint " + in.ck.path, in.ck.model.dims.d, in.ck.settings.model, "data " + in.data->path(),
                      in.data->d(), in.data->model());
-    in.k = a.get_int("k", in.ck.settings.k);
+    in.mode = eval_mode(in.ck.settings.mode(), in.ck.path, a);
+    in.k = in.mode.k;
     in.self = same_file(in.data->path(), in.mem->path());
     const int limit = in.self ? in.mem->n() - 1 : in.mem->n();
-    if (in.k < 1) fail("--k must be at least 1");
     if (in.k > limit)
         fail("%s: k=%d is larger than the memory (%d items%s)", in.mem->path().c_str(), in.k, in.mem->n(),
              in.self ? ", minus each item's own pair since the data is the memory" : "");
@@ -55,6 +58,7 @@ static EvalInputs open_inputs(Args& a) {
         in.exclude.resize(in.data->n());
         for (int i = 0; i < in.data->n(); i++) in.exclude[i] = i;
     }
+    in.searched.reset(new ModeMemory(*in.mem, in.mode));
     return in;
 }
 
@@ -71,7 +75,7 @@ static int eval_zeroshot(Args& a) {
     CaptionClasses cls = classes_from_captions(*in.data);
     std::vector<int> cls_exclude;
     if (in.self) for (int f : cls.first) cls_exclude.push_back(f);
-    ZeroShotResult z = zeroshot_eval(in.ck.model, *in.mem, in.k, rows(*in.data, true), cls.label, cls.prompt_emb,
+    ZeroShotResult z = zeroshot_eval(in.ck.model, *in.searched, rows(*in.data, true), cls.label, cls.prompt_emb,
                                      (int)cls.names.size(), in.self ? in.exclude.data() : nullptr,
                                      in.self ? cls_exclude.data() : nullptr);
     printf("zero-shot classification: %d images, %d classes (captions of %s), memory %s (%d pairs), k=%d%s\n", z.n,
@@ -90,8 +94,8 @@ static int eval_retrieval(Args& a) {
     const int n = in.data->n(), d = in.data->d();
     std::vector<float> img = rows(*in.data, true), txt = rows(*in.data, false);
     RecallResult frozen = retrieval_recall(img, txt, n, d);
-    reco_refine(in.ck.model, *in.mem, Modality::image, in.k, img, n, in.self ? in.exclude.data() : nullptr);
-    reco_refine(in.ck.model, *in.mem, Modality::text, in.k, txt, n, in.self ? in.exclude.data() : nullptr);
+    reco_refine(in.ck.model, *in.searched, Modality::image, img, n, in.self ? in.exclude.data() : nullptr);
+    reco_refine(in.ck.model, *in.searched, Modality::text, txt, n, in.self ? in.exclude.data() : nullptr);
     RecallResult reco = retrieval_recall(img, txt, n, d);
     printf("image-text retrieval: %d pairs of %s, memory %s (%d pairs), k=%d%s\n", n, in.data->path().c_str(),
            in.mem->path().c_str(), in.mem->n(), in.k, in.self ? ", own pair excluded" : "");
@@ -119,8 +123,8 @@ REGISTER_COMMAND(eval,
                  "eval zeroshot --images DIR [--classes F] [--templates F] [--model DIR] [--memory MEM --fusion CKPT]\n"
                  "                  [--refine image|text|both] [--k K] [--predictions OUT.tsv] [--per-class] [--no-cache]\n"
                  "eval retrieval --pairs PAIRS.tsv [--model DIR] [--memory MEM --fusion CKPT] [--refine ..] [--k K]",
-                 run_eval, {"data", "memory", "fusion", "k", "labels-from", "images", "classes", "templates", "model",
-                            "predictions", "refine", "pairs"},
+                 run_eval, {"data", "memory", "fusion", "k", "labels-from", "search", "fuse", "memory-fraction", "memory-seed",
+                            "images", "classes", "templates", "model", "predictions", "refine", "pairs"},
                  {"per-class", "no-cache"});
 
 }  // namespace reco

@@ -31,6 +31,9 @@
 //   - --resume CKPT continues the run stored in CKPT bit for bit: data, memory, k, batch, heads,
 //     seed and shuffling come from the checkpoint (giving a different value is an error); --steps /
 //     --epochs, --lr, --wd, --warmup, --schedule may be given to change the rest of the run.
+//   - ablation switches (retrieval_mode.h, paper §4): --search uni|cross, --fuse cross|uni, --k 0 (the
+//     no-retrieval control), --memory-fraction F with --memory-seed S (a seeded subset of the memory).
+//     Stored in the checkpoint; `reco eval` and `reco classify` use them and refuse other ones.
 //   - --stop-after N stops after N steps of this invocation (the schedule still runs to --steps),
 //     e.g. to split a long run over several jobs; Ctrl-C (SIGINT) also stops after the current
 //     step and saves a resumable checkpoint.
@@ -91,6 +94,7 @@ struct TrainJob {
 struct TrainOutcome {
     FusionModel model;
     int k = 0;
+    RetrievalMode mode;
     int64_t step = 0;
     bool interrupted = false;
 };
@@ -132,13 +136,20 @@ static TrainOutcome train(Args& a, const TrainJob& job) {
                  a.get("seed").c_str(), (unsigned long long)s.seed);
         if (a.has("no-shuffle") && s.shuffle)
             fail("--no-shuffle: the checkpoint's run shuffles; a resumed run keeps its settings");
+        if ((a.has("search") && parse_search_mode(a.get("search")) != s.search) ||
+            (a.has("fuse") && parse_fuse_mode(a.get("fuse")) != s.fuse) ||
+            (a.has("memory-fraction") && a.get_double("memory-fraction", 1) != s.memory_fraction) ||
+            (a.has("memory-seed") && (uint64_t)a.get_i64("memory-seed", 0) != s.memory_seed))
+            fail("--search/--fuse/--memory-fraction/--memory-seed differ from the checkpoint's (%s); a resumed run "
+                 "keeps its settings",
+                 s.mode().describe().c_str());
         if (a.has("loss") && a.get("loss") != s.loss) {
             (void)parse_loss(a.get("loss"));  // an unknown name says so first
             fail("--loss %s differs from the checkpoint's loss=%s; a resumed run keeps its loss", a.get("loss").c_str(),
                  s.loss.c_str());
         }
     } else {
-        s.k = a.get_int("k", 10);
+        s.set_mode(mode_from_args(a, 10));  // --k --search --fuse --memory-fraction --memory-seed
         s.batch = a.get_int("batch", 256);
         s.heads = a.get_int("heads", 8);
         const long long seed = a.get_i64("seed", 0);
@@ -154,7 +165,7 @@ static TrainOutcome train(Args& a, const TrainJob& job) {
     (void)s.lr_schedule();  // validates the name
     if (!(s.lr > 0)) fail("--lr must be positive");
     if (s.weight_decay < 0) fail("--wd must be non-negative");
-    if (s.k < 1) fail("--k must be at least 1");
+    s.mode().validate();
     if (s.batch < 1) fail("--batch must be at least 1");
     if (s.heads < 1) fail("--heads must be at least 1");
 
@@ -200,7 +211,7 @@ static TrainOutcome train(Args& a, const TrainJob& job) {
              (long long)start, (long long)s.total_steps);
 
     // ---- neighbours (exact, once, cached beside the data)
-    NeighbourIndex nb = load_or_compute_neighbours(data, mem, s.k, stderr);
+    NeighbourIndex nb = load_or_compute_neighbours(data, mem, s.mode(), stderr);
 
     // ---- model and optimiser
     FusionModel model;
@@ -263,9 +274,9 @@ static TrainOutcome train(Args& a, const TrainJob& job) {
         opt = AdamW(model.table, model.params.size(), cfg);
     }
 
-    fprintf(stderr, "training %lld steps (%lld per epoch, batch %d, k %d, lr %g %s, warm-up %lld, %s loss)\n",
-            (long long)s.total_steps, (long long)spe, s.batch, s.k, s.lr, s.schedule.c_str(), (long long)s.warmup,
-            s.loss.c_str());
+    fprintf(stderr, "training %lld steps (%lld per epoch, batch %d, %s, lr %g %s, warm-up %lld, %s loss)\n",
+            (long long)s.total_steps, (long long)spe, s.batch, s.mode().describe().c_str(), s.lr, s.schedule.c_str(),
+            (long long)s.warmup, s.loss.c_str());
     Trainer trainer(data, mem, nb, s, std::move(model), std::move(opt), start);
     if (resolve_device(a.get("device", "auto")) == Device::CUDA) {
         if (loss == LossKind::sigmoid) {
@@ -300,6 +311,7 @@ static TrainOutcome train(Args& a, const TrainJob& job) {
     TrainOutcome res;
     res.model = std::move(trainer.model);
     res.k = s.k;
+    res.mode = s.mode();
     res.step = trainer.steps_done();
     res.interrupted = r.interrupted;
     return res;
@@ -358,7 +370,7 @@ static int run_synthetic(Args& a) {
         CaptionClasses cls = classes_from_captions(eval);
         std::vector<float> img((size_t)eval.n() * eval.d());
         for (int i = 0; i < eval.n(); i++) eval.image_row(i, img.data() + (size_t)i * eval.d());
-        z = zeroshot_eval(t.model, mem, t.k, img, cls.label, cls.prompt_emb, (int)cls.names.size());
+        z = zeroshot_eval(t.model, ModeMemory(mem, t.mode), img, cls.label, cls.prompt_emb, (int)cls.names.size());
     } catch (...) {
         if (temp) remove_flat_dir(dir);
         throw;
@@ -385,10 +397,13 @@ REGISTER_COMMAND(train,
                  "                  [--wd 0.05] [--warmup N] [--schedule cosine|constant] [--no-shuffle] [--seed S]\n"
                  "                  [--heads 8] [--model DIR] [--init CKPT] [--resume CKPT] [--out CKPT]\n"
                  "                  [--log-every N] [--save-every N] [--stop-after N] [--loss nce|sigmoid]\n"
+                 "                  [--search uni|cross] [--fuse cross|uni] [--memory-fraction F] [--memory-seed S]\n"
+                 "                  (ablation switches, stored in the checkpoint; --k 0 = the no-retrieval control)\n"
                  "                  with no --data: trains on the built-in synthetic benchmark [--synthetic-out DIR]",
                  run_train,
                  {"data", "memory", "model", "k", "batch", "steps", "epochs", "lr", "wd", "warmup", "schedule", "seed",
-                  "heads", "init", "resume", "out", "log-every", "save-every", "stop-after", "synthetic-out", "loss"},
+                  "heads", "init", "resume", "out", "log-every", "save-every", "stop-after", "synthetic-out", "loss",
+                  "search", "fuse", "memory-fraction", "memory-seed"},
                  {"no-shuffle"});
 
 }  // namespace reco

@@ -14,6 +14,7 @@
 
 #include "fusion.h"
 #include "memory.h"
+#include "retrieval_mode.h"
 
 namespace reco {
 
@@ -21,6 +22,11 @@ namespace reco {
 // fusion). exclude: optional [n] memory row each query must not retrieve (-1 = none).
 void reco_refine(const FusionModel& fusion, const EmbeddingFile& mem, Modality m, int k, std::vector<float>& emb,
                  int n, const int* exclude = nullptr);
+
+// The same under an ablation mode (retrieval_mode.h: searched side, fused side, k, memory subset);
+// k = 0 runs the fusion module on the query alone.
+void reco_refine(const FusionModel& fusion, const ModeMemory& mem, Modality m, std::vector<float>& emb, int n,
+                 const int* exclude = nullptr);
 
 // Index of the best class per image: argmax_c img[i]·cls[c], ties → lower c.
 std::vector<int> classify_top1(const float* img, int n, const float* cls, int C, int d);
@@ -32,6 +38,10 @@ struct ZeroShotResult {
 };
 // img [n,d], label [n] in 0..C-1, cls [C,d]; img_exclude / cls_exclude: optional memory rows to skip.
 ZeroShotResult zeroshot_eval(const FusionModel& fusion, const EmbeddingFile& mem, int k, const std::vector<float>& img,
+                             const std::vector<int>& label, const std::vector<float>& cls, int C,
+                             const int* img_exclude = nullptr, const int* cls_exclude = nullptr);
+
+ZeroShotResult zeroshot_eval(const FusionModel& fusion, const ModeMemory& mem, const std::vector<float>& img,
                              const std::vector<int>& label, const std::vector<float>& cls, int C,
                              const int* img_exclude = nullptr, const int* cls_exclude = nullptr);
 

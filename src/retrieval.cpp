@@ -30,4 +30,21 @@ std::vector<float> gather_fusion_inputs(const EmbeddingFile& mem, Modality m, co
     return out;
 }
 
+Neighbours retrieve(const ModeMemory& mem, Modality m, const float* queries, int Q, const int* exclude) {
+    Neighbours nb;
+    nb.Q = Q;
+    nb.k = mem.mode().k;
+    nb.idx.resize((size_t)Q * nb.k);
+    nb.score.resize((size_t)Q * nb.k);
+    mem.search(m, queries, Q, nb.idx.data(), nb.score.data(), exclude);
+    return nb;
+}
+
+std::vector<float> gather_fusion_inputs(const ModeMemory& mem, Modality m, const Neighbours& nb) {
+    const int d = mem.file().d();
+    std::vector<float> out((size_t)nb.Q * nb.k * d);
+    for (size_t i = 0; i < nb.idx.size(); i++) mem.fused_row(m, nb.idx[i], out.data() + i * d);
+    return out;
+}
+
 }  // namespace reco

@@ -8,6 +8,7 @@
 
 #include "fusion.h"
 #include "memory.h"
+#include "retrieval_mode.h"
 
 namespace reco {
 
@@ -24,5 +25,10 @@ Neighbours retrieve(const EmbeddingFile& mem, Modality m, const float* queries, 
 // The fusion inputs for those neighbours: the OTHER modality's embeddings, [Q,k,d] fp32
 // (image query → the pairs' text embeddings; text query → the pairs' image embeddings).
 std::vector<float> gather_fusion_inputs(const EmbeddingFile& mem, Modality m, const Neighbours& nb);
+
+// The same under an ablation mode (retrieval_mode.h): the searched side, the fused side, k (0: no
+// neighbours, an empty result and an empty [Q,0,d] gather) and the memory subset come from mem.mode().
+Neighbours retrieve(const ModeMemory& mem, Modality m, const float* queries, int Q, const int* exclude = nullptr);
+std::vector<float> gather_fusion_inputs(const ModeMemory& mem, Modality m, const Neighbours& nb);
 
 }  // namespace reco

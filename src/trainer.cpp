@@ -86,6 +86,8 @@ Trainer::Trainer(const EmbeddingFile& data, const EmbeddingFile& mem, const Neig
         fail("trainer: the %s loss needs a model %s a logit_bias parameter", loss_name(loss_),
              model.dims.logit_bias ? "without" : "with");
     settings.data_n = data.n();
+    fuse_images_for_img_ = settings.mode().fuses_images(Modality::image);
+    fuse_images_for_txt_ = settings.mode().fuses_images(Modality::text);
     steps_per_epoch_ = data.n() / s.batch;
     schedule_ = settings.lr_schedule();
 }
@@ -144,9 +146,15 @@ float Trainer::step() {
         data_.image_row(i, V_.data() + (size_t)b * d);
         data_.text_row(i, T_.data() + (size_t)b * d);
         for (int j = 0; j < k; j++) {
-            // image i searched the memory's images: fuse those pairs' texts (and vice versa)
-            mem_.text_row(nb_.img[(size_t)i * k + j], nbr_txt_img_.data() + ((size_t)b * k + j) * d);
-            mem_.image_row(nb_.txt[(size_t)i * k + j], nbr_img_txt_.data() + ((size_t)b * k + j) * d);
+            // the paper's mode: image i searched the memory's images, fuse those pairs' texts (and
+            // vice versa); --fuse uni takes the query's own modality (retrieval_mode.h)
+            const int ri = nb_.img[(size_t)i * k + j], rt = nb_.txt[(size_t)i * k + j];
+            float* oi = nbr_txt_img_.data() + ((size_t)b * k + j) * d;
+            float* ot = nbr_img_txt_.data() + ((size_t)b * k + j) * d;
+            if (fuse_images_for_img_) mem_.image_row(ri, oi);
+            else mem_.text_row(ri, oi);
+            if (fuse_images_for_txt_) mem_.image_row(rt, ot);
+            else mem_.text_row(rt, ot);
         }
     }
     const double lr = schedule_.lr_at(step_);

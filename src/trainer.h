@@ -10,6 +10,8 @@
 //   V, T          = the items' frozen image / text embeddings                       [B,d]
 //   nbr_txt_img   = memory TEXT embeddings of each item's image→image neighbours    [B,k,d]
 //   nbr_img_txt   = memory IMAGE embeddings of each item's text→text neighbours     [B,k,d]
+//                   (the paper's mode; settings.search/fuse choose other sides, retrieval_mode.h,
+//                   and k = 0 trains the modules on the query alone)
 //   loss_s        = fusion_train_step(...) with lr = schedule(s)   (the loss BEFORE the update)
 // The batch of step s depends only on (seed, s, N, B, shuffle): a run resumed at step s from a
 // checkpoint (weights, AdamW t/m/v, settings) computes exactly what the uninterrupted run would
@@ -74,6 +76,7 @@ private:
     const NeighbourIndex& nb_;
     LrSchedule schedule_;
     LossKind loss_ = LossKind::nce;  // settings.loss; must agree with model.dims.logit_bias
+    bool fuse_images_for_img_ = false, fuse_images_for_txt_ = true;  // settings' --fuse (retrieval_mode.h)
     int64_t step_ = 0, steps_per_epoch_ = 0;
     int64_t perm_epoch_ = -1;
     std::vector<int> perm_, items_;
