@@ -85,14 +85,14 @@ int eval_retrieval_pairs(Args& a) {
     std::vector<float> img = embed_images_cached(enc, images, a.has("no-cache") ? "" : tsv);
     MultiRecall frozen = multi_caption_recall(img, ni, txt, nt, image_of_text, d), refined;
     if (reco.on) {
-        if (reco.refine_image) reco_refine(reco.ck.model, *reco.mem, Modality::image, reco.k, img, ni);
-        if (reco.refine_text) reco_refine(reco.ck.model, *reco.mem, Modality::text, reco.k, txt, nt);
+        if (reco.refine_image) reco_refine(reco.ck.model, *reco.searched, Modality::image, img, ni);
+        if (reco.refine_text) reco_refine(reco.ck.model, *reco.searched, Modality::text, txt, nt);
         refined = multi_caption_recall(img, ni, txt, nt, image_of_text, d);
     }
     printf("image-text retrieval: %d images, %d captions (%s), model %s\n", ni, nt, tsv.c_str(), enc.dir().c_str());
     if (reco.on)
-        printf("RECO: memory %s (%d pairs), fusion %s, k=%d, refine %s\n", reco.mem->path().c_str(), reco.mem->n(),
-               reco.ck.path.c_str(), reco.k, reco.refine.c_str());
+        printf("RECO: memory %s (%d pairs), fusion %s, %s, refine %s\n", reco.mem->path().c_str(), reco.mem->n(),
+               reco.ck.path.c_str(), reco.mode.describe().c_str(), reco.refine.c_str());
     printf("  %-18s %8s %8s %8s   %8s %8s %8s\n", "", "i2t R@1", "R@5", "R@10", "t2i R@1", "R@5", "R@10");
     for (int m = 0; m < (reco.on ? 2 : 1); m++) {
         const MultiRecall& r = m == 0 ? frozen : refined;

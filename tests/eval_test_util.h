@@ -45,6 +45,39 @@ inline std::string tiny_clip() {
     }
     return d;
 }
+// A memory of `n` images of index.tsv from row `first` on (their captions), built with `reco memory build`,
+// and a fusion checkpoint trained on it for a few steps with `train_args` (e.g. "--search cross"); cached
+// per process by name. Returns {memory, checkpoint}.
+inline std::pair<std::string, std::string> reco_parts(const std::string& name, const std::string& train_args,
+                                                      int first = 60, int n = 40) {
+    const std::string dir = tmp_dir() + "/parts_" + name, mem = dir + "/memory.safetensors",
+                      ckpt = dir + "/fusion.safetensors";
+    if (testutil::exists(ckpt)) return {mem, ckpt};
+    std::string tsv, out;
+    int row = 0;
+    std::ifstream in(testutil::shared_data() + "/images/index.tsv");
+    for (std::string l; std::getline(in, l);) {
+        if (l.empty() || l[0] == '#' || l.rfind("path\t", 0) == 0) continue;
+        if (row++ < first) continue;
+        if (row > first + n) break;
+        std::istringstream ls(l);
+        std::string p, label, caption;
+        std::getline(ls, p, '\t');
+        std::getline(ls, label, '\t');
+        std::getline(ls, caption, '\t');
+        tsv += shared_abs() + "/images/" + p + "\t" + caption + "\n";
+    }
+    sh("mkdir -p " + dir);
+    std::ofstream(dir + "/memory.tsv") << tsv;
+    int rc = run_cmd(testutil::reco_bin() + "memory build --device cpu --model " + tiny_clip() + " --pairs " + dir +
+                         "/memory.tsv --out " + mem, &out);
+    REQUIRE_MESSAGE(rc == 0, out);
+    rc = run_cmd(testutil::reco_bin() + "train --device cpu --data " + mem + " --memory " + mem +
+                     " --k 3 --batch 16 --steps 5 --heads 4 " + train_args + " --out " + ckpt, &out);
+    REQUIRE_MESSAGE(rc == 0, out);
+    return {mem, ckpt};
+}
+
 inline std::string tiny_siglip() { return cwd() + "/tests/fixtures/tiny_siglip_f32"; }
 
 inline void write(const std::string& path, const std::string& text) {

@@ -96,15 +96,15 @@ TEST_CASE("eval retrieval --pairs: recall@1/5/10 of frozen and RECO embeddings e
     REQUIRE_SHARED_DATA();
     const std::string dir = tmp_dir() + "/retrieval", model = tiny_clip();
     sh("rm -rf " + dir + " && mkdir -p " + dir + " && ln -s " + shared_abs() + "/images " + dir + "/imgs");
-    // 14 images with 2 or 3 captions each, rows interleaved (an image's rows are not together); the next 40
-    // images of index.tsv are the memory
+    // 14 images with 2 or 3 captions each, rows interleaved (an image's rows are not together); the memory
+    // is 40 others (reco_parts)
     std::vector<std::vector<std::string>> idx;
     for (auto& l : data_lines(read_file(testutil::shared_data() + "/images/index.tsv"))) {
         auto f = split(l, '\t');
         if (f.size() == 10 && f[0] != "path") idx.push_back(f);
     }
-    REQUIRE(idx.size() >= 54);
-    std::string tsv = "# image\tcaption\n", mem_tsv;
+    REQUIRE(idx.size() >= 14);
+    std::string tsv = "# image\tcaption\n";
     std::vector<std::string> images, captions;
     std::vector<int> image_of_text;
     for (int round = 0; round < 3; round++)
@@ -116,9 +116,7 @@ TEST_CASE("eval retrieval --pairs: recall@1/5/10 of frozen and RECO embeddings e
             image_of_text.push_back(i);
         }
     for (int i = 0; i < 14; i++) images.push_back(dir + "/imgs/" + idx[i][0]);
-    for (int i = 14; i < 54; i++) mem_tsv += shared_abs() + "/images/" + idx[i][0] + "\t" + idx[i][2] + "\n";
     write(dir + "/pairs.tsv", tsv);
-    write(dir + "/memory.tsv", mem_tsv);
     const int ni = 14, nt = (int)captions.size(), d = 24;
 
     // the embeddings, as `reco embed` prints them (%.9g: exact fp32)
@@ -149,12 +147,8 @@ TEST_CASE("eval retrieval --pairs: recall@1/5/10 of frozen and RECO embeddings e
     check_row(img, txt, printed_row(ev, "frozen CLIP"));
 
     // RECO: a memory of 40 other images and a few training steps on it
-    const std::string mem = dir + "/memory.safetensors", ckpt = dir + "/fusion.safetensors";
-    rc = run_cmd(testutil::reco_bin() + "memory build --device cpu --model " + model + " --pairs " + dir + "/memory.tsv --out " + mem, &out);
-    REQUIRE_MESSAGE(rc == 0, out);
-    rc = run_cmd(testutil::reco_bin() + "train --device cpu --data " + mem + " --memory " + mem +
-                     " --k 3 --batch 16 --steps 5 --heads 4 --out " + ckpt, &out);
-    REQUIRE_MESSAGE(rc == 0, out);
+    const auto parts = reco_parts("default", "");
+    const std::string mem = parts.first, ckpt = parts.second;
     EmbeddingFile memf(mem);
     Checkpoint ck = load_checkpoint(ckpt);
     for (const std::string refine : {"both", "image"}) {
@@ -164,7 +158,7 @@ TEST_CASE("eval retrieval --pairs: recall@1/5/10 of frozen and RECO embeddings e
                      &ev);
         REQUIRE_MESSAGE(rc == 0, ev);
         CHECK(contains(ev, "image embeddings: 14 from the cache, 0 embedded"));
-        CHECK(contains(ev, "k=2, refine " + refine));
+        CHECK(contains(ev, "search uni, fuse cross, k 2, refine " + refine));
         std::vector<float> I = img, T = txt;
         reco_refine(ck.model, memf, Modality::image, 2, I, ni);
         if (refine == "both") reco_refine(ck.model, memf, Modality::text, 2, T, nt);
