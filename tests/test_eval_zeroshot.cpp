@@ -10,10 +10,14 @@
 #include <map>
 #include <set>
 
+#include "checkpoint.h"
 #include "common.h"
 #include "eval_test_util.h"
 #include "eval_zeroshot.h"
 #include "image_folder.h"
+#include "memory.h"
+#include "reco_eval.h"
+#include "retrieval_mode.h"
 #include "safetensors.h"
 #include "sha256.h"
 
@@ -324,4 +328,85 @@ TEST_CASE("sha256 equals the FIPS 180-4 examples") {
     std::string a(1000, 'a');
     for (int i = 0; i < 1000; i++) h.update(a.data(), 1 + (i % 7)), h.update(a.data(), 1000 - 1 - (i % 7));
     CHECK(h.hex() == "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0");
+}
+
+TEST_CASE("eval zeroshot --images with --memory/--fusion: RECO as the checkpoint's mode says; another --search/--fuse is refused") {
+    REQUIRE_SHARED_DATA();
+    const std::string dir = build_folder("zs_reco"), model = tiny_clip(), pred = tmp_dir() + "/reco_pred.tsv";
+    const Ref ref = read_ref("clip_templates");
+    // frozen embeddings as `reco embed` prints them (the HF-checked path): 24 images, then 6 × 4 prompts
+    const std::vector<std::string> templates = read_templates(kFx + "/templates.txt");
+    const std::vector<std::string> classes = {"bird", "fruit", "musical instrument", "sea animal", "tool", "vehicle"};
+    std::string cmd = testutil::reco_bin() + "embed --device cpu --model " + model, out;
+    for (auto& r : ref.rows) cmd += " --image " + dir + "/" + r[0];
+    for (auto& c : classes)
+        for (auto& t : templates) cmd += " --text '" + fill_template(t, c) + "'";
+    REQUIRE(run_cmd(cmd + " 2>/dev/null", &out) == 0);
+    std::vector<float> all;
+    for (auto& l : data_lines(out))
+        for (auto& x : split(l, ' ')) all.push_back(std::stof(x));
+    const int n = 24, C = 6, T = 4, d = 24;
+    REQUIRE(all.size() == (size_t)(n + C * T) * d);
+    std::vector<float> img(all.begin(), all.begin() + n * d), cls(C * d);
+    for (int c = 0; c < C; c++) {  // prompt ensembling, written out again here
+        double mean[24] = {0}, nn = 0;
+        for (int t = 0; t < T; t++)
+            for (int e = 0; e < d; e++) mean[e] += all[(size_t)(n + c * T + t) * d + e] / T;
+        for (int e = 0; e < d; e++) nn += mean[e] * mean[e];
+        for (int e = 0; e < d; e++) cls[c * d + e] = (float)(mean[e] / std::sqrt(nn));
+    }
+    std::vector<int> label;
+    for (auto& r : ref.rows) label.push_back((int)(std::find(classes.begin(), classes.end(), r[1]) - classes.begin()));
+
+    for (const std::string train : {"", "--search cross --fuse uni"}) {
+        const auto parts = reco_parts(train.empty() ? "default" : "cross_uni", train);
+        EmbeddingFile memf(parts.first);
+        Checkpoint ck = load_checkpoint(parts.second);
+        for (const std::string refine : {"both", "image", "text"}) {
+            CAPTURE(train);
+            CAPTURE(refine);
+            out = run_ok("--images " + dir + " --model " + model + " --templates " + kFx + "/templates.txt --memory " +
+                         parts.first + " --fusion " + parts.second + " --k 2 --refine " + refine + " --predictions " + pred);
+            CHECK(contains(out, train.empty() ? "search uni, fuse cross, k 2, refine " + refine
+                                              : "search cross, fuse uni, k 2, refine " + refine));
+            // the refinement in the checkpoint's mode, then brute-force argmax (ties → lower class)
+            RetrievalMode mode = ck.settings.mode();
+            mode.k = 2;
+            ModeMemory searched(memf, mode);
+            std::vector<float> I = img, Cl = cls;
+            if (refine != "text") reco_refine(ck.model, searched, Modality::image, I, n);
+            if (refine != "image") reco_refine(ck.model, searched, Modality::text, Cl, C);
+            auto rows = data_lines(read_file(pred));
+            REQUIRE(rows.size() == (size_t)n);
+            int correct = 0;
+            for (int i = 0; i < n; i++) {
+                int best = 0;
+                double bs = -2;
+                for (int c = 0; c < C; c++) {
+                    double s = 0;
+                    for (int e = 0; e < d; e++) s += (double)I[i * d + e] * Cl[c * d + e];
+                    if (s > bs) bs = s, best = c;
+                }
+                correct += best == label[i];
+                CHECK(split(rows[i], '\t')[2] == classes[best]);
+            }
+            CHECK(contains(out, strformat("top-1: frozen %.2f%% -> RECO %.2f%%\n", ref.top1, 100.0 * correct / n)));
+        }
+        // the checkpoint was trained with one mode: asking for another is refused, naming both
+        std::string err;
+        const std::string other = train.empty() ? "--search cross" : "--fuse cross";
+        int rc = run_cmd(testutil::reco_bin() + "eval zeroshot --device cpu --images " + dir + " --model " + model +
+                             " --memory " + parts.first + " --fusion " + parts.second + " " + other,
+                         &err);
+        CHECK(rc == 1);
+        CHECK_MESSAGE(contains(err, train.empty() ? "trained with --search uni --fuse cross; asked for --search cross --fuse cross"
+                                                  : "trained with --search cross --fuse uni; asked for --search cross --fuse cross"),
+                      err);
+        write(dir + ".pairs.tsv", "zs_reco/bird/crow.png\tA crow.\nzs_reco/tool/saw.png\tA saw.\n");
+        rc = run_cmd(testutil::reco_bin() + "eval retrieval --device cpu --pairs " + dir + ".pairs.tsv --model " + model +
+                         " --memory " + parts.first + " --fusion " + parts.second + " " + other,
+                     &err);
+        CHECK(rc == 1);
+        CHECK_MESSAGE(contains(err, "trained with --search"), err);
+    }
 }
