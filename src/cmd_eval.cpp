@@ -121,10 +121,10 @@ REGISTER_COMMAND(eval,
                  "eval zeroshot|retrieval --data EMB --memory MEM --fusion CKPT [--k K] [--labels-from captions]\n"
                  "                  frozen CLIP vs RECO side by side (zero-shot classes = distinct captions of EMB)\n"
                  "eval zeroshot --images DIR [--classes F] [--templates F] [--model DIR] [--memory MEM --fusion CKPT]\n"
-                 "                  [--refine image|text|both] [--k K] [--predictions OUT.tsv] [--per-class] [--no-cache]\n"
-                 "eval retrieval --pairs PAIRS.tsv [--model DIR] [--memory MEM --fusion CKPT] [--refine ..] [--k K]",
+                 "                  [--refine image|text|both] [--k K] [--near-dup 0.95|off] [--predictions OUT.tsv] [--per-class] [--no-cache]\n"
+                 "eval retrieval --pairs PAIRS.tsv [--model DIR] [--memory MEM --fusion CKPT] [--refine ..] [--k K] [--near-dup ..]",
                  run_eval, {"data", "memory", "fusion", "k", "labels-from", "search", "fuse", "memory-fraction", "memory-seed",
-                            "images", "classes", "templates", "model", "predictions", "refine", "pairs"},
+                            "images", "classes", "templates", "model", "predictions", "refine", "pairs", "near-dup"},
                  {"per-class", "no-cache"});
 
 }  // namespace reco

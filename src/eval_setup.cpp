@@ -15,9 +15,16 @@ EvalReco open_eval_reco(const Args& a, const Encoder& enc) {
     if (r.refine != "image" && r.refine != "text" && r.refine != "both")
         if (r.on || r.refine != "none") fail("--refine must be image, text or both (got '%s')", r.refine.c_str());
     if (!r.on) {
-        for (const char* o : {"refine", "k", "search", "fuse", "memory-fraction", "memory-seed"})
+        for (const char* o : {"refine", "k", "search", "fuse", "memory-fraction", "memory-seed", "near-dup"})
             if (a.has(o)) fail("--%s needs --memory MEM and --fusion CKPT", o);
         return r;
+    }
+    const std::string nd = a.get("near-dup", "0.95");
+    if (nd == "off") r.near_dup = -1;
+    else {
+        r.near_dup = a.get_double("near-dup", 0.95);
+        if (!(r.near_dup > 0 && r.near_dup <= 1))
+            fail("--near-dup must be a cosine in (0, 1] or 'off' (got '%s')", nd.c_str());
     }
     r.refine_image = r.refine == "image" || r.refine == "both";
     r.refine_text = r.refine == "text" || r.refine == "both";

@@ -154,7 +154,7 @@ TEST_CASE("eval retrieval --pairs: recall@1/5/10 of frozen and RECO embeddings e
     for (const std::string refine : {"both", "image"}) {
         CAPTURE(refine);
         rc = run_cmd(testutil::reco_bin() + "eval retrieval --device cpu --model " + model + " --pairs " + dir +
-                         "/pairs.tsv --memory " + mem + " --fusion " + ckpt + " --k 2 --refine " + refine,
+                         "/pairs.tsv --memory " + mem + " --fusion " + ckpt + " --k 2 --near-dup off --refine " + refine,
                      &ev);
         REQUIRE_MESSAGE(rc == 0, ev);
         CHECK(contains(ev, "image embeddings: 14 from the cache, 0 embedded"));

@@ -330,16 +330,18 @@ TEST_CASE("sha256 equals the FIPS 180-4 examples") {
     CHECK(h.hex() == "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0");
 }
 
-TEST_CASE("eval zeroshot --images with --memory/--fusion: RECO as the checkpoint's mode says; another --search/--fuse is refused") {
-    REQUIRE_SHARED_DATA();
-    const std::string dir = build_folder("zs_reco"), model = tiny_clip(), pred = tmp_dir() + "/reco_pred.tsv";
-    const Ref ref = read_ref("clip_templates");
-    // frozen embeddings as `reco embed` prints them (the HF-checked path): 24 images, then 6 × 4 prompts
+namespace {
+
+const std::vector<std::string> kClasses = {"bird", "fruit", "musical instrument", "sea animal", "tool", "vehicle"};
+
+// The frozen embeddings of the fixture folder as `reco embed` prints them (the HF-checked path): images [24, d]
+// in ImageFolder order, class embeddings [6, d] by prompt ensembling written out again here, labels.
+void frozen_from_embed(const std::string& dir, const Ref& ref, std::vector<float>& img, std::vector<float>& cls,
+                       std::vector<int>& label) {
     const std::vector<std::string> templates = read_templates(kFx + "/templates.txt");
-    const std::vector<std::string> classes = {"bird", "fruit", "musical instrument", "sea animal", "tool", "vehicle"};
-    std::string cmd = testutil::reco_bin() + "embed --device cpu --model " + model, out;
+    std::string cmd = testutil::reco_bin() + "embed --device cpu --model " + tiny_clip(), out;
     for (auto& r : ref.rows) cmd += " --image " + dir + "/" + r[0];
-    for (auto& c : classes)
+    for (auto& c : kClasses)
         for (auto& t : templates) cmd += " --text '" + fill_template(t, c) + "'";
     REQUIRE(run_cmd(cmd + " 2>/dev/null", &out) == 0);
     std::vector<float> all;
@@ -347,17 +349,51 @@ TEST_CASE("eval zeroshot --images with --memory/--fusion: RECO as the checkpoint
         for (auto& x : split(l, ' ')) all.push_back(std::stof(x));
     const int n = 24, C = 6, T = 4, d = 24;
     REQUIRE(all.size() == (size_t)(n + C * T) * d);
-    std::vector<float> img(all.begin(), all.begin() + n * d), cls(C * d);
-    for (int c = 0; c < C; c++) {  // prompt ensembling, written out again here
+    img.assign(all.begin(), all.begin() + n * d);
+    cls.assign(C * d, 0.0f);
+    for (int c = 0; c < C; c++) {
         double mean[24] = {0}, nn = 0;
         for (int t = 0; t < T; t++)
             for (int e = 0; e < d; e++) mean[e] += all[(size_t)(n + c * T + t) * d + e] / T;
         for (int e = 0; e < d; e++) nn += mean[e] * mean[e];
         for (int e = 0; e < d; e++) cls[c * d + e] = (float)(mean[e] / std::sqrt(nn));
     }
-    std::vector<int> label;
-    for (auto& r : ref.rows) label.push_back((int)(std::find(classes.begin(), classes.end(), r[1]) - classes.begin()));
+    label.clear();
+    for (auto& r : ref.rows) label.push_back((int)(std::find(kClasses.begin(), kClasses.end(), r[1]) - kClasses.begin()));
+}
 
+// Brute-force argmax (ties → lower class) of refined embeddings; checks the predictions file; returns top-1 %.
+double check_predictions(const std::vector<float>& I, const std::vector<float>& Cl, const std::vector<int>& label,
+                         const std::string& pred) {
+    const int n = 24, C = 6, d = 24;
+    auto rows = data_lines(read_file(pred));
+    REQUIRE(rows.size() == (size_t)n);
+    int correct = 0;
+    for (int i = 0; i < n; i++) {
+        int best = 0;
+        double bs = -2;
+        for (int c = 0; c < C; c++) {
+            double s = 0;
+            for (int e = 0; e < d; e++) s += (double)I[i * d + e] * Cl[c * d + e];
+            if (s > bs) bs = s, best = c;
+        }
+        correct += best == label[i];
+        CHECK(split(rows[i], '\t')[2] == kClasses[best]);
+    }
+    return 100.0 * correct / n;
+}
+
+}  // namespace
+
+TEST_CASE("eval zeroshot --images with --memory/--fusion: RECO as the checkpoint's mode says; another --search/--fuse is refused") {
+    REQUIRE_SHARED_DATA();
+    const std::string dir = build_folder("zs_reco"), model = tiny_clip(), pred = tmp_dir() + "/reco_pred.tsv";
+    const Ref ref = read_ref("clip_templates");
+    std::vector<float> img, cls;
+    std::vector<int> label;
+    frozen_from_embed(dir, ref, img, cls, label);
+    const int n = 24, C = 6, d = 24;
+    std::string out;
     for (const std::string train : {"", "--search cross --fuse uni"}) {
         const auto parts = reco_parts(train.empty() ? "default" : "cross_uni", train);
         EmbeddingFile memf(parts.first);
@@ -366,7 +402,7 @@ TEST_CASE("eval zeroshot --images with --memory/--fusion: RECO as the checkpoint
             CAPTURE(train);
             CAPTURE(refine);
             out = run_ok("--images " + dir + " --model " + model + " --templates " + kFx + "/templates.txt --memory " +
-                         parts.first + " --fusion " + parts.second + " --k 2 --refine " + refine + " --predictions " + pred);
+                         parts.first + " --fusion " + parts.second + " --k 2 --near-dup off --refine " + refine + " --predictions " + pred);
             CHECK(contains(out, train.empty() ? "search uni, fuse cross, k 2, refine " + refine
                                               : "search cross, fuse uni, k 2, refine " + refine));
             // the refinement in the checkpoint's mode, then brute-force argmax (ties → lower class)
@@ -376,21 +412,8 @@ TEST_CASE("eval zeroshot --images with --memory/--fusion: RECO as the checkpoint
             std::vector<float> I = img, Cl = cls;
             if (refine != "text") reco_refine(ck.model, searched, Modality::image, I, n);
             if (refine != "image") reco_refine(ck.model, searched, Modality::text, Cl, C);
-            auto rows = data_lines(read_file(pred));
-            REQUIRE(rows.size() == (size_t)n);
-            int correct = 0;
-            for (int i = 0; i < n; i++) {
-                int best = 0;
-                double bs = -2;
-                for (int c = 0; c < C; c++) {
-                    double s = 0;
-                    for (int e = 0; e < d; e++) s += (double)I[i * d + e] * Cl[c * d + e];
-                    if (s > bs) bs = s, best = c;
-                }
-                correct += best == label[i];
-                CHECK(split(rows[i], '\t')[2] == classes[best]);
-            }
-            CHECK(contains(out, strformat("top-1: frozen %.2f%% -> RECO %.2f%%\n", ref.top1, 100.0 * correct / n)));
+            const double top1 = check_predictions(I, Cl, label, pred);
+            CHECK(contains(out, strformat("top-1: frozen %.2f%% -> RECO %.2f%%\n", ref.top1, top1)));
         }
         // the checkpoint was trained with one mode: asking for another is refused, naming both
         std::string err;
@@ -409,4 +432,76 @@ TEST_CASE("eval zeroshot --images with --memory/--fusion: RECO as the checkpoint
         CHECK(rc == 1);
         CHECK_MESSAGE(contains(err, "trained with --search"), err);
     }
+}
+
+TEST_CASE("eval zeroshot --images with RECO: near-duplicates of the evaluated images are removed from the memory") {
+    REQUIRE_SHARED_DATA();
+    const std::string dir = build_folder("zs_dedup"), model = tiny_clip(), pred = tmp_dir() + "/dedup_pred.tsv";
+    const Ref ref = read_ref("clip_templates");
+    std::vector<float> img, cls;
+    std::vector<int> label;
+    frozen_from_embed(dir, ref, img, cls, label);
+    const int n = 24, C = 6, d = 24;
+    // a memory that holds some of the evaluated images (index.tsv rows 10..49: the birds, the sea animals)
+    const auto parts = reco_parts("overlap", "", 10, 40);
+    EmbeddingFile memf(parts.first);
+    Checkpoint ck = load_checkpoint(parts.second);
+    // the near-duplicates, found here by brute force: memory images with cosine >= 0.999 to an evaluated image
+    std::vector<int> keep;
+    int removed = 0;
+    std::vector<float> row(d);
+    for (int r = 0; r < memf.n(); r++) {
+        memf.image_row(r, row.data());
+        double best = -2;
+        for (int i = 0; i < n; i++) {
+            double s = 0;
+            for (int e = 0; e < d; e++) s += (double)img[i * d + e] * row[e];
+            best = std::max(best, s);
+        }
+        if (best >= 0.999) removed++;
+        else keep.push_back(r);
+    }
+    REQUIRE(removed >= 5);
+    // the memory without them, the same fp16 rows
+    const std::string filtered = tmp_dir() + "/dedup_memory.safetensors";
+    {
+        std::vector<uint16_t> im, tx;
+        for (int r : keep) {
+            im.insert(im.end(), memf.image_emb_f16() + (size_t)r * d, memf.image_emb_f16() + (size_t)(r + 1) * d);
+            tx.insert(tx.end(), memf.text_emb_f16() + (size_t)r * d, memf.text_emb_f16() + (size_t)(r + 1) * d);
+        }
+        SafeTensorsWriter w;
+        const int64_t m = (int64_t)keep.size();
+        w.add("image_emb", DType::F16, {m, d}, im.data(), im.size() * 2);
+        w.add("text_emb", DType::F16, {m, d}, tx.data(), tx.size() * 2);
+        w.set_metadata("format", kEmbeddingFormat);
+        w.set_metadata("model", memf.model());
+        w.set_metadata("d", std::to_string(d));
+        w.set_metadata("n", std::to_string(m));
+        w.write(filtered);
+    }
+    EmbeddingFile filt(filtered);
+    for (const std::string refine : {"both", "image"}) {
+        CAPTURE(refine);
+        std::string out = run_ok("--images " + dir + " --model " + model + " --templates " + kFx + "/templates.txt --memory " +
+                                 parts.first + " --fusion " + parts.second + " --k 2 --near-dup 0.999 --refine " + refine +
+                                 " --predictions " + pred);
+        CHECK(contains(out, strformat("near-duplicates: %d memory items removed (image cosine >= 0.999", removed)));
+        std::vector<float> I = img, Cl = cls;
+        reco_refine(ck.model, filt, Modality::image, 2, I, n);
+        if (refine == "both") reco_refine(ck.model, filt, Modality::text, 2, Cl, C);
+        const double top1 = check_predictions(I, Cl, label, pred);
+        CHECK(contains(out, strformat("top-1: frozen %.2f%% -> RECO %.2f%%\n", ref.top1, top1)));
+    }
+    // more neighbours than the memory has left: an error that says why
+    std::string err;
+    int rc = run_cmd(testutil::reco_bin() + "eval zeroshot --device cpu --images " + dir + " --model " + model + " --memory " +
+                         parts.first + " --fusion " + parts.second + " --near-dup 0.999 --k " + std::to_string(40 - removed + 1),
+                     &err);
+    CHECK(rc == 1);
+    CHECK_MESSAGE(contains(err, "memory items left after removing"), err);
+    rc = run_cmd(testutil::reco_bin() + "eval zeroshot --device cpu --images " + dir + " --model " + model + " --memory " +
+                     parts.first + " --fusion " + parts.second + " --near-dup 1.5", &err);
+    CHECK(rc == 1);
+    CHECK(contains(err, "--near-dup must be a cosine in (0, 1] or 'off'"));
 }
