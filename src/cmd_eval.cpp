@@ -111,7 +111,9 @@ static int eval_retrieval(Args& a) {
 static int run_eval(Args& a, int, char**) {
     const auto& pos = a.positional();
     if (pos.size() != 1 || (pos[0] != "zeroshot" && pos[0] != "retrieval"))
-        fail("usage: reco eval zeroshot|retrieval --data EMB --memory MEM --fusion CKPT [--k K]");
+        fail("usage: reco eval zeroshot|retrieval --data EMB --memory MEM --fusion CKPT [--k K]\n"
+             "       reco eval zeroshot --images DIR [...]   (an ImageFolder)\n"
+             "       reco eval retrieval --pairs PAIRS.tsv [...]");
     if (pos[0] == "zeroshot" && a.has("images")) return eval_zeroshot_images(a);  // an ImageFolder (eval_zeroshot.h)
     if (pos[0] == "retrieval" && a.has("pairs")) return eval_retrieval_pairs(a);   // a pairs TSV (eval_retrieval.h)
     return pos[0] == "zeroshot" ? eval_zeroshot(a) : eval_retrieval(a);
