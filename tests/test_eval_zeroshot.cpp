@@ -434,6 +434,27 @@ TEST_CASE("eval zeroshot --images with --memory/--fusion: RECO as the checkpoint
     }
 }
 
+TEST_CASE("eval zeroshot --images with a k = 0 checkpoint (the no-retrieval control): the fusion layer on the query alone") {
+    REQUIRE_SHARED_DATA();
+    const std::string dir = build_folder("zs_k0"), model = tiny_clip(), pred = tmp_dir() + "/k0_pred.tsv";
+    const Ref ref = read_ref("clip_templates");
+    std::vector<float> img, cls;
+    std::vector<int> label;
+    frozen_from_embed(dir, ref, img, cls, label);
+    const auto parts = reco_parts("k0", "--k 0");
+    const std::string out = run_ok("--images " + dir + " --model " + model + " --templates " + kFx + "/templates.txt --memory " +
+                                   parts.first + " --fusion " + parts.second + " --predictions " + pred);
+    CHECK(contains(out, "k 0 (no retrieval"));
+    EmbeddingFile memf(parts.first);
+    Checkpoint ck = load_checkpoint(parts.second);
+    ModeMemory none(memf, ck.settings.mode());
+    REQUIRE(none.mode().k == 0);
+    reco_refine(ck.model, none, Modality::image, img, 24);
+    reco_refine(ck.model, none, Modality::text, cls, 6);
+    const double top1 = check_predictions(img, cls, label, pred);
+    CHECK(contains(out, strformat("top-1: frozen %.2f%% -> RECO %.2f%%\n", ref.top1, top1)));
+}
+
 TEST_CASE("eval zeroshot --images with RECO: near-duplicates of the evaluated images are removed from the memory") {
     REQUIRE_SHARED_DATA();
     const std::string dir = build_folder("zs_dedup"), model = tiny_clip(), pred = tmp_dir() + "/dedup_pred.tsv";
