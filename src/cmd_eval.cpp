@@ -114,7 +114,9 @@ static int eval_retrieval(Args& a) {
 static int run_eval(Args& a, int, char**) {
     const auto& pos = a.positional();
     if (pos.size() != 1 || (pos[0] != "zeroshot" && pos[0] != "retrieval"))
-        fail("usage: reco eval zeroshot|retrieval --data EMB --memory MEM --fusion CKPT [--k K]");
+        fail("usage: reco eval zeroshot|retrieval --data EMB --memory MEM --fusion CKPT [--k K]\n"
+             "       reco eval zeroshot --images DIR [...]   (an ImageFolder)\n"
+             "       reco eval retrieval --pairs PAIRS.tsv [...]");
     if (pos[0] == "zeroshot" && a.has("images")) return eval_zeroshot_images(a);  // an ImageFolder (eval_zeroshot.h)
     if (pos[0] == "retrieval" && a.has("pairs")) return eval_retrieval_pairs(a);   // a pairs TSV (eval_retrieval.h)
     return pos[0] == "zeroshot" ? eval_zeroshot(a) : eval_retrieval(a);
@@ -124,10 +126,10 @@ REGISTER_COMMAND(eval,
                  "eval zeroshot|retrieval --data EMB --memory MEM --fusion CKPT [--k K] [--labels-from captions]\n"
                  "                  frozen CLIP vs RECO side by side (zero-shot classes = distinct captions of EMB)\n"
                  "eval zeroshot --images DIR [--classes F] [--templates F] [--model DIR] [--memory MEM --fusion CKPT]\n"
-                 "                  [--refine image|text|both] [--k K] [--predictions OUT.tsv] [--per-class] [--no-cache]\n"
-                 "eval retrieval --pairs PAIRS.tsv [--model DIR] [--memory MEM --fusion CKPT] [--refine ..] [--k K]",
-                 run_eval, {"data", "memory", "fusion", "k", "labels-from", "search", "fuse", "memory-fraction", "memory-seed", "images", "classes", "templates", "model",
-                            "predictions", "refine", "pairs"},
+                 "                  [--refine image|text|both] [--k K] [--near-dup 0.95|off] [--predictions OUT.tsv] [--per-class] [--no-cache]\n"
+                 "eval retrieval --pairs PAIRS.tsv [--model DIR] [--memory MEM --fusion CKPT] [--refine ..] [--k K] [--near-dup ..]",
+                 run_eval, {"data", "memory", "fusion", "k", "labels-from", "search", "fuse", "memory-fraction", "memory-seed",
+                            "images", "classes", "templates", "model", "predictions", "refine", "pairs", "near-dup"},
                  {"per-class", "no-cache"});
 
 }  // namespace reco
