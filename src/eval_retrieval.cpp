@@ -7,6 +7,7 @@
 
 #include "common.h"
 #include "embedding_cache.h"
+#include "eval_dedup.h"
 #include "encoder.h"
 #include "eval_setup.h"
 #include "fusion_gemm.h"
@@ -84,15 +85,18 @@ int eval_retrieval_pairs(Args& a) {
     std::vector<float> txt = enc.embed_texts(captions);
     std::vector<float> img = embed_images_cached(enc, images, a.has("no-cache") ? "" : tsv);
     MultiRecall frozen = multi_caption_recall(img, ni, txt, nt, image_of_text, d), refined;
+    NearDuplicates dups;
     if (reco.on) {
-        if (reco.refine_image) reco_refine(reco.ck.model, *reco.mem, Modality::image, reco.k, img, ni);
-        if (reco.refine_text) reco_refine(reco.ck.model, *reco.mem, Modality::text, reco.k, txt, nt);
+        if (reco.near_dup > 0) dups = find_near_duplicates(*reco.searched, img.data(), ni, reco.near_dup);
+        if (reco.refine_image) reco_refine_without(reco.ck.model, *reco.searched, Modality::image, img, ni, dups);
+        if (reco.refine_text) reco_refine_without(reco.ck.model, *reco.searched, Modality::text, txt, nt, dups);
         refined = multi_caption_recall(img, ni, txt, nt, image_of_text, d);
     }
     printf("image-text retrieval: %d images, %d captions (%s), model %s\n", ni, nt, tsv.c_str(), enc.dir().c_str());
     if (reco.on)
-        printf("RECO: memory %s (%d pairs), fusion %s, k=%d, refine %s\n", reco.mem->path().c_str(), reco.mem->n(),
-               reco.ck.path.c_str(), reco.k, reco.refine.c_str());
+        printf("RECO: memory %s (%d pairs), fusion %s, %s, refine %s\n", reco.mem->path().c_str(), reco.mem->n(),
+               reco.ck.path.c_str(), reco.mode.describe().c_str(), reco.refine.c_str());
+    if (reco.on) printf("%s\n", describe_near_duplicates(dups, reco.near_dup).c_str());
     printf("  %-18s %8s %8s %8s   %8s %8s %8s\n", "", "i2t R@1", "R@5", "R@10", "t2i R@1", "R@5", "R@10");
     for (int m = 0; m < (reco.on ? 2 : 1); m++) {
         const MultiRecall& r = m == 0 ? frozen : refined;

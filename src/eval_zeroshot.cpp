@@ -8,6 +8,7 @@
 
 #include "common.h"
 #include "embedding_cache.h"
+#include "eval_dedup.h"
 #include "encoder.h"
 #include "eval_setup.h"
 #include "fusion_gemm.h"
@@ -152,10 +153,12 @@ int eval_zeroshot_images(Args& a) {
     std::vector<float> cls = ensembled_class_embeddings(enc, f.classes, templates);
     std::vector<float> img = embed_images_cached(enc, f.paths, a.has("no-cache") ? "" : dir);
     Ranked frozen = evaluate(img, cls, f, d), image, text, both;
+    NearDuplicates dups;
     if (reco.on) {
+        if (reco.near_dup > 0) dups = find_near_duplicates(*reco.searched, img.data(), n, reco.near_dup);
         std::vector<float> img_r = img, cls_r = cls;
-        reco_refine(reco.ck.model, *reco.mem, Modality::image, reco.k, img_r, n);
-        reco_refine(reco.ck.model, *reco.mem, Modality::text, reco.k, cls_r, C);
+        reco_refine_without(reco.ck.model, *reco.searched, Modality::image, img_r, n, dups);
+        reco_refine_without(reco.ck.model, *reco.searched, Modality::text, cls_r, C, dups);
         image = evaluate(img_r, cls, f, d);
         text = evaluate(img, cls_r, f, d);
         both = evaluate(img_r, cls_r, f, d);
@@ -165,8 +168,9 @@ int eval_zeroshot_images(Args& a) {
     printf("zero-shot classification: %d images in %d classes (%s), %zu template%s, model %s\n", n, C, dir.c_str(),
            templates.size(), templates.size() == 1 ? "" : "s", enc.dir().c_str());
     if (reco.on)
-        printf("RECO: memory %s (%d pairs), fusion %s, k=%d, refine %s\n", reco.mem->path().c_str(), reco.mem->n(),
-               reco.ck.path.c_str(), reco.k, reco.refine.c_str());
+        printf("RECO: memory %s (%d pairs), fusion %s, %s, refine %s\n", reco.mem->path().c_str(), reco.mem->n(),
+               reco.ck.path.c_str(), reco.mode.describe().c_str(), reco.refine.c_str());
+    if (reco.on) printf("%s\n", describe_near_duplicates(dups, reco.near_dup).c_str());
     const std::string frozen_label = std::string("frozen ") + family_label(enc);
     printf("  %-22s %8s %8s\n", "method", "top-1", strformat("top-%d", frozen.top).c_str());
     printf("  %-22s %7.2f%% %7.2f%%\n", frozen_label.c_str(), frozen.top1, frozen.top5);

@@ -15,6 +15,7 @@
 #include "fusion.h"
 #include "dist/sharded_memory.h"
 #include "memory.h"
+#include "retrieval_mode.h"
 
 namespace reco {
 
@@ -22,6 +23,16 @@ namespace reco {
 // fusion). exclude: optional [n] memory row each query must not retrieve (-1 = none).
 void reco_refine(const FusionModel& fusion, const ShardedMemory& mem, Modality m, int k, std::vector<float>& emb,
                  int n, const int* exclude = nullptr);
+
+// The same under an ablation mode (retrieval_mode.h: searched side, fused side, k, memory subset);
+// k = 0 runs the fusion module on the query alone.
+void reco_refine(const FusionModel& fusion, const ModeMemory& mem, Modality m, std::vector<float>& emb, int n,
+                 const int* exclude = nullptr);
+
+// The same, never letting query q retrieve a memory row carrying its own label (row_label[r] ==
+// query_label[q]; retrieval.h retrieve_excluding_labels): evaluation with the data as the memory.
+void reco_refine(const FusionModel& fusion, const ModeMemory& mem, Modality m, std::vector<float>& emb, int n,
+                 const int* query_label, const std::vector<int>& row_label);
 
 // Index of the best class per image: argmax_c img[i]·cls[c], ties → lower c.
 std::vector<int> classify_top1(const float* img, int n, const float* cls, int C, int d);
@@ -35,6 +46,17 @@ struct ZeroShotResult {
 ZeroShotResult zeroshot_eval(const FusionModel& fusion, const ShardedMemory& mem, int k, const std::vector<float>& img,
                              const std::vector<int>& label, const std::vector<float>& cls, int C,
                              const int* img_exclude = nullptr, const int* cls_exclude = nullptr);
+
+ZeroShotResult zeroshot_eval(const FusionModel& fusion, const ModeMemory& mem, const std::vector<float>& img,
+                             const std::vector<int>& label, const std::vector<float>& cls, int C,
+                             const int* img_exclude = nullptr, const int* cls_exclude = nullptr);
+
+// When the evaluation data is the memory, every memory row carries a label (its caption's class):
+// an image of class c must not retrieve rows of class c (their texts ARE c's prompt), nor may c's
+// prompt retrieve them (its own copies). row_label [mem n], img labels = `label`, prompt c → c.
+ZeroShotResult zeroshot_eval(const FusionModel& fusion, const ModeMemory& mem, const std::vector<float>& img,
+                             const std::vector<int>& label, const std::vector<float>& cls, int C,
+                             const std::vector<int>& row_label);
 
 struct RecallResult {
     double i2t[3] = {0, 0, 0}, t2i[3] = {0, 0, 0};  // recall@1, @5, @10 in percent

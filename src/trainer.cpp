@@ -98,6 +98,8 @@ Trainer::Trainer(const EmbeddingFile& data, const ShardedMemory* memp, std::uniq
         fail("trainer: the %s loss needs a model %s a logit_bias parameter", loss_name(loss_),
              model.dims.logit_bias ? "without" : "with");
     settings.data_n = data.n();
+    fuse_images_for_img_ = settings.mode().fuses_images(Modality::image);
+    fuse_images_for_txt_ = settings.mode().fuses_images(Modality::text);
     steps_per_epoch_ = data.n() / s.batch;
     schedule_ = settings.lr_schedule();
 }
@@ -165,9 +167,15 @@ float Trainer::step() {
         data_.image_row(i, V_.data() + (size_t)b * d);
         data_.text_row(i, T_.data() + (size_t)b * d);
         for (int j = 0; j < k; j++) {
-            // image i searched the memory's images: fuse those pairs' texts (and vice versa)
-            mem_->text_row(nb_.img[(size_t)i * k + j], nbr_txt_img_.data() + ((size_t)b * k + j) * d);
-            mem_->image_row(nb_.txt[(size_t)i * k + j], nbr_img_txt_.data() + ((size_t)b * k + j) * d);
+            // the paper's mode: image i searched the memory's images, fuse those pairs' texts (and
+            // vice versa); --fuse uni takes the query's own modality (retrieval_mode.h)
+            const int ri = nb_.img[(size_t)i * k + j], rt = nb_.txt[(size_t)i * k + j];
+            float* oi = nbr_txt_img_.data() + ((size_t)b * k + j) * d;
+            float* ot = nbr_img_txt_.data() + ((size_t)b * k + j) * d;
+            if (fuse_images_for_img_) mem_->image_row(ri, oi);
+            else mem_->text_row(ri, oi);
+            if (fuse_images_for_txt_) mem_->image_row(rt, ot);
+            else mem_->text_row(rt, ot);
         }
     }
     const double lr = schedule_.lr_at(step_);
@@ -210,6 +218,7 @@ TrainLoopResult train_loop(Trainer& t, const TrainLoopOptions& o) {
         const float loss = t.step();
         r.losses.push_back(loss);
         const int64_t n = t.steps_done();  // 1-based number of the step just done
+        if (o.on_step) o.on_step(t, n, loss, std::chrono::duration<double>(clock::now() - t0).count());
         if (o.log_every > 0 && (n % o.log_every == 0 || n == end)) {
             fprintf(o.log, "step %lld loss %.9g\n", (long long)n, (double)loss);
             fflush(o.log);

@@ -10,12 +10,15 @@
 //   V, T          = the items' frozen image / text embeddings                       [B,d]
 //   nbr_txt_img   = memory TEXT embeddings of each item's image→image neighbours    [B,k,d]
 //   nbr_img_txt   = memory IMAGE embeddings of each item's text→text neighbours     [B,k,d]
+//                   (the paper's mode; settings.search/fuse choose other sides, retrieval_mode.h,
+//                   and k = 0 trains the modules on the query alone)
 //   loss_s        = fusion_train_step(...) with lr = schedule(s)   (the loss BEFORE the update)
 // The batch of step s depends only on (seed, s, N, B, shuffle): a run resumed at step s from a
 // checkpoint (weights, AdamW t/m/v, settings) computes exactly what the uninterrupted run would
 // have (given the same thread count: OpenMP work is split statically).
 #pragma once
 #include <csignal>
+#include <functional>
 #include <memory>
 #include <cstdint>
 #include <cstdio>
@@ -59,6 +62,8 @@ public:
     void batch_items(int64_t step, std::vector<int>& items);
     // One training step; returns the loss of the batch before the update.
     float step();
+    // The learning rate of step s (0-based) under the run's schedule.
+    double lr_at(int64_t s) const { return schedule_.lr_at(s); }
     // Checkpoint with the AdamW moments (resumable), atomically (syncs from the GPU first).
     void save(const std::string& path);
     // Run the steps on the CUDA backend (FusionGpu: parameters, gradients and AdamW moments on the
@@ -86,6 +91,7 @@ private:
     const NeighbourIndex& nb_;
     LrSchedule schedule_;
     LossKind loss_ = LossKind::nce;  // settings.loss; must agree with model.dims.logit_bias
+    bool fuse_images_for_img_ = false, fuse_images_for_txt_ = true;  // settings' --fuse (retrieval_mode.h)
     int64_t step_ = 0, steps_per_epoch_ = 0;
     int64_t perm_epoch_ = -1;
     std::vector<int> perm_, items_;
@@ -105,6 +111,9 @@ struct TrainLoopOptions {
     FILE* log = stdout;       // where step lines go
     bool progress = true;     // the progress line on stderr
     const volatile std::sig_atomic_t* interrupt = nullptr;  // set (by a signal handler) → save, stop
+    // called after every step with the number of steps done, that step's loss and the seconds since
+    // the loop started (metrics, periodic evaluation: train_metrics.h)
+    std::function<void(Trainer&, int64_t steps_done, float loss, double seconds)> on_step;
 };
 
 struct TrainLoopResult {
