@@ -208,6 +208,19 @@ TEST_CASE("shards cli: memory split, info DIR, search --query-npy (fp32, fp16) e
     CHECK(contains(out, "already holds memory files"));
     CHECK(run_cmd(bin + "memory split --memory " + file + " --parts 62 --out " + dir + "/s62", &out) == 1);
     CHECK(contains(out, "a shard must not be empty"));
+    // a sharded memory re-split: the same rows
+    REQUIRE(run_cmd(bin + "memory split --memory " + dir + "/s5 --parts 3 --out " + dir + "/s3", &out) == 0);
+    {
+        ShardedMemory s3(dir + "/s3"), one(file);
+        REQUIRE(s3.n() == 61);
+        std::vector<float> x(16), y(16);
+        for (int i = 0; i < 61; i++) {
+            s3.image_row(i, x.data());
+            one.image_row(i, y.data());
+            CHECK(x == y);
+            CHECK(s3.caption(i) == one.caption(i));
+        }
+    }
     for (bool f16 : {false, true}) {
         std::vector<float> q = tie_queries(m, 9, 2, false);
         if (f16)
