@@ -30,7 +30,9 @@ static int run_search_batch(Args& a) {
     const std::string out = a.get("out"), side = a.get("side", "image");
     if (side != "image" && side != "text") fail("--side must be image or text (got '%s')", side.c_str());
     const int k = a.get_int("k", 10);
-    if (dist::is_root()) check_output_path(out, "--out");  // before any work (only rank 0 writes)
+    dist::collectively("checking --out", [&] {  // before any work; only rank 0 writes
+        if (dist::is_root()) check_output_path(out, "--out");
+    });
     ShardedMemory mem(a.get("memory"));
     NpyMatrix qm(a.get("query-npy"));
     if (qm.cols() != mem.d())
