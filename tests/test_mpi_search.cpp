@@ -96,6 +96,12 @@ TEST_CASE("mpi search: a shard failing on one rank stops every rank with the err
                                  "/s/shard-00004.safetensors: tensor 'image_emb' row 3 contains NaN or Inf"));
     }
     CHECK(!testutil::exists(dir + "/r.safetensors"));
+    // an --out rank 0 cannot write: every rank says so before searching
+    rc = run_cmd(testutil::mpirun(2, 60) + bin + "search --memory " + dir + "/s --query-npy " + dir +
+                 "/q.npy --k 3 --out " + dir + "/no/such/r.safetensors", &out);
+    CHECK(rc != 0);
+    CHECK(rc != 124);
+    CHECK(contains(line_with(out, "[rank 1 of 2]"), "rank 0: --out " + dir + "/no/such/r.safetensors"));
     // a truncated shard: every rank refuses the memory when listing it
     REQUIRE(truncate((dir + "/s/shard-00001.safetensors").c_str(), 300) == 0);
     rc = run_cmd(testutil::mpirun(2, 60) + bin + "search --memory " + dir + "/s --query-npy " + dir +
