@@ -15,6 +15,7 @@
 #include "dist/comm.h"
 #include "dist/local_device.h"
 #include "dist/sharded_search.h"
+#include "topk_device.h"
 
 using namespace reco;
 
@@ -78,6 +79,7 @@ int main(int argc, char** argv) {
         Args args(argc - 2, argv + 2, vo, fo);
         if (args.has("memory-budget"))  // MB of memory rows a search maps at once (dist/sharded_search.h)
             set_default_memory_budget(memory_budget_bytes(args.get_i64("memory-budget", 0)));
+        set_search_device_flag(args.get("device", "auto"));  // where top-k searches run (topk_device.h)
         if (args.has("help")) {
             dist::root_printf("usage: reco %s\n", cmd.usage);
             rc = 0;
