@@ -112,4 +112,4 @@ echo "baselines: PyTorch CPU $( [ $have_torch = 1 ] && "$PY" -c 'import torch; p
 
 # ---- multi-process: search on 1 vs 2 MPI ranks, data-parallel training, the step's collectives
 # (a separate script with its own table; MPI_BENCH=0 skips it) — tools/bench_mpi.sh, docs/scaling.md
-[ "${MPI_BENCH:-1}" != 0 ] && bash tools/bench_mpi.sh
+if [ "${MPI_BENCH:-1}" != 0 ]; then bash tools/bench_mpi.sh; fi
