@@ -29,7 +29,7 @@ TEST_CASE("topk_search_on: the CPU path is topk_search; the search-device flag")
     CHECK((search_device() == Device::CUDA) == (cuda_device_count() > 0));
 }
 
-TEST_CASE("TopkSearcher on CUDA: the CPU's indices and score bits, several searches on one upload") {
+TEST_CASE("cuda TopkSearcher: the CPU's indices and score bits, several searches on one upload") {
     REQUIRE_CUDA_DEVICE();
     const testutil::Problem p = testutil::random_problem(33, 20000, 512, 4);
     TopkSearcher gpu(Device::CUDA, p.m.data(), p.N, p.d);
