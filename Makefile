@@ -7,7 +7,8 @@
 #   make bench        CPU benchmarks side by side with PyTorch / faiss (see tools/bench.sh)
 #   make CUDA=0       leave the CUDA part out (and NCCL with it; NCCL=0 only NCCL: tools/get_nccl.sh)
 #   make MPI=0        leave MPI out (built in when mpicxx is found, or installable: see below)
-#   make NATIVE=0     no -march=native (portable binary)
+#   make NATIVE=0     no -march=native: a portable binary; the top-k/GEMM SIMD kernels are built for
+#                     every x86 level anyway and chosen at run time (src/cpu_features.h, reco info)
 #   make BUILD=dir    put objects in another folder (e.g. a CUDA=0 build beside the default one)
 #
 # On a fresh Debian/Ubuntu machine the build installs the Debian packages it needs (stb, doctest,

@@ -66,6 +66,7 @@ std::vector<int> batch_slice_rows(int B, int R);  // rows of every rank
 
 struct DataParallelWorkspace {
     FusionCache<float> img, txt;
+    FusionRefCache<float> img_ref, txt_ref;  // --impl reference (impl.h): the full-sequence layer
     std::vector<float> mine, all;           // packed [B_r,4d] and [B,4d]
     std::vector<float> Vbar, Tbar, V, T;    // the global batch [B,d]
     std::vector<float> dVbar, dTbar, grads;
