@@ -330,11 +330,11 @@ static TrainOutcome train(Args& a, const TrainJob& job) {
         o.log_every = 0;
         o.progress = false;
     }
-    // Ctrl-C would stop the ranks at different steps: under mpirun the launcher ends the job, and the
-    // last --save-every checkpoint is the one to --resume from.
+    // Ctrl-C would stop the ranks at different steps: under mpirun SIGINT keeps its default (the ranks
+    // end with the launcher), and the last --save-every checkpoint is the one to --resume from.
     o.interrupt = parallel ? nullptr : &g_interrupt;
     g_interrupt = 0;
-    auto previous = std::signal(SIGINT, on_sigint);
+    auto previous = parallel ? std::signal(SIGINT, SIG_DFL) : std::signal(SIGINT, on_sigint);
     TrainLoopResult r;
     try {
         r = train_loop(trainer, o);
