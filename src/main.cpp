@@ -16,6 +16,7 @@
 #include "dist/local_device.h"
 #include "dist/sharded_search.h"
 #include "impl.h"
+#include "topk_device.h"
 
 using namespace reco;
 
@@ -81,6 +82,7 @@ int main(int argc, char** argv) {
         set_impl(parse_impl(args.get("impl", "fast")));  // --impl reference|fast (impl.h)
         if (args.has("memory-budget"))  // MB of memory rows a search maps at once (dist/sharded_search.h)
             set_default_memory_budget(memory_budget_bytes(args.get_i64("memory-budget", 0)));
+        set_search_device_flag(args.get("device", "auto"));  // where top-k searches run (topk_device.h)
         if (args.has("help")) {
             dist::root_printf("usage: reco %s\n", cmd.usage);
             rc = 0;

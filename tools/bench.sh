@@ -7,6 +7,7 @@
 #            (texts padded to 64 on both sides, as SigLIP requires; SIGLIP=0 skips this part)
 #   fusion:  RECO training steps/s at d=512, k=10, batch 256            vs the same model in PyTorch CPU
 #   top-k:   exact top-k queries/s, 1M×512 memory, 1024 queries, k=10   vs faiss IndexFlatIP (fp32)
+#   mpi:     search on 1 vs 2 MPI ranks, data-parallel training, collectives (tools/bench_mpi.sh)
 #
 # PyTorch comes from tools/.venv (tools/README.md); faiss from Debian's python3-faiss. A missing
 # baseline is reported as "n/a" and the rest still runs. QUICK=1 shrinks the work (smoke test).
@@ -108,3 +109,7 @@ row "top-k q/s vs faiss (Debian, ref BLAS)*" "$topk_r" "$topk_f"
 row "top-k q/s vs faiss-cpu (PyPI, OpenBLAS)" "$topk_r" "$topk_fp"
 echo "top-k: ${TOPK_N}x512 memory (reco fp16, faiss fp32 IndexFlatIP), 1024 queries, k=10 (*Debian faiss: ${FAISS_DEBIAN_Q:-128} queries)"
 echo "baselines: PyTorch CPU $( [ $have_torch = 1 ] && "$PY" -c 'import torch; print(torch.__version__)' || echo 'n/a (make tools/.venv: tools/README.md)'), faiss IndexFlatIP fp32 ($(/usr/bin/python3 -c 'import faiss; print(faiss.__version__)' 2>/dev/null || echo n/a))"
+
+# ---- multi-process: search on 1 vs 2 MPI ranks, data-parallel training, the step's collectives
+# (a separate script with its own table; MPI_BENCH=0 skips it) — tools/bench_mpi.sh, docs/scaling.md
+if [ "${MPI_BENCH:-1}" != 0 ]; then bash tools/bench_mpi.sh; fi
