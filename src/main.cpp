@@ -72,6 +72,9 @@ int main(int argc, char** argv) {
     try {
         dist::init(&argc, &argv);
         dist::check_same_arguments(argc, argv);
+        // Results are printed once: rank 0's stdout; the other ranks' goes nowhere (errors and notes
+        // stay on every rank's stderr).
+        if (!dist::is_root() && !freopen("/dev/null", "w", stdout)) fail("rank %d: cannot silence stdout", dist::rank());
         if (dist::size() > 1) bind_local_device();  // one rank per GPU: the node-local rank's device
         std::vector<std::string> vo = cmd.value_opts, fo = cmd.flag_opts;
         vo.push_back("device");
