@@ -43,7 +43,7 @@ std::string cell_path(const std::string& dir, int seed, const std::string& id) {
 }
 
 static std::string zs_json(const ZeroShotResult& z) {
-    return strformat("{\"n\": %d, \"classes\": %d, \"frozen\": %.9g, \"image\": %.9g, \"text\": %.9g, \"both\": %.9g}",
+    return strformat("{\"n\": %d, \"classes\": %d, \"frozen\": %.17g, \"image\": %.17g, \"text\": %.17g, \"both\": %.17g}",
                      z.n, z.classes, z.frozen, z.image, z.text, z.both);
 }
 
