@@ -56,7 +56,7 @@ def training_curve(d, out):
         ax2.plot(ev_steps, ev_both, "o-", color="tab:red", label="RECO top-1 (%s)" % ev_name)
         ax2.axhline(ev_frozen[0], color="gray", ls="--", label="frozen top-1 (%s)" % ev_name)
         ax2.set_ylabel("zero-shot top-1 on %s (%%)" % ev_name, color="tab:red")
-        ax2.legend(loc="lower right", fontsize=8)
+        ax2.legend(loc="center right", fontsize=8)
     ax.set_title("training curve (base cell, seed 1)")
     fig.tight_layout()
     fig.savefig(out, dpi=110)
