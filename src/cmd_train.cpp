@@ -287,7 +287,9 @@ static TrainOutcome train(Args& a, const TrainJob& job) {
             (long long)s.warmup, s.loss.c_str());
     Trainer trainer(data, mem, nb, s, std::move(model), std::move(opt), start);
     if (resolve_device(a.get("device", "auto")) == Device::CUDA) {
-        if (loss == LossKind::sigmoid) {
+        if (s.k == 0) {
+            fprintf(stderr, "note: the k = 0 control (no neighbours) trains on the CPU\n");
+        } else if (loss == LossKind::sigmoid) {
             fprintf(stderr, "note: the sigmoid loss has no CUDA kernels yet; training on the CPU\n");
         } else {
             trainer.use_cuda();
