@@ -18,7 +18,7 @@ EvalSet load_eval_set(const EmbeddingFile& f) {
     return e;
 }
 
-FusionModel train_fusion(const EmbeddingFile& data, const EmbeddingFile& mem, TrainSettings s, float logit_scale,
+FusionModel train_fusion(const EmbeddingFile& data, const ShardedMemory& mem, TrainSettings s, float logit_scale,
                          const TrainLoopOptions& o, TrainLoopResult* r) {
     s.data = data.path();
     s.memory = mem.path();
@@ -40,7 +40,7 @@ FusionModel train_fusion(const EmbeddingFile& data, const EmbeddingFile& mem, Tr
     return std::move(t.model);
 }
 
-CellScores score_cell(const FusionModel& model, const EmbeddingFile& mem, const RetrievalMode& mode, const EvalSet& e) {
+CellScores score_cell(const FusionModel& model, const ShardedMemory& mem, const RetrievalMode& mode, const EvalSet& e) {
     ModeMemory mm(mem, mode);
     CellScores c;
     c.reco = zeroshot_eval(model, mm, e.img, e.label, e.cls, e.C);

@@ -26,13 +26,13 @@ EvalSet load_eval_set(const EmbeddingFile& f);
 // Train a new fusion module on data/mem with settings s (s.mode() chooses the retrieval; s.seed the
 // initialisation and batches; s.total_steps the length). logit_scale: the initial value. o: loop
 // options (progress, metrics); r (nullable) receives the losses and time.
-FusionModel train_fusion(const EmbeddingFile& data, const EmbeddingFile& mem, TrainSettings s, float logit_scale,
+FusionModel train_fusion(const EmbeddingFile& data, const ShardedMemory& mem, TrainSettings s, float logit_scale,
                          const TrainLoopOptions& o, TrainLoopResult* r = nullptr);
 
 // Trained fusion, the two baselines, all under the same mode (the baselines only use the retrieval).
 struct CellScores {
     ZeroShotResult reco, mean, query_mean;
 };
-CellScores score_cell(const FusionModel& model, const EmbeddingFile& mem, const RetrievalMode& mode, const EvalSet& e);
+CellScores score_cell(const FusionModel& model, const ShardedMemory& mem, const RetrievalMode& mode, const EvalSet& e);
 
 }  // namespace reco

@@ -32,6 +32,7 @@
 #include "ablation_cell.h"
 #include "ablation_grid.h"
 #include "cli.h"
+#include "dist/sharded_memory.h"
 #include "common.h"
 #include "memory.h"
 #include "neighbour_cache.h"
@@ -160,15 +161,17 @@ static int run_ablate(Args& a, int, char**) {
             f.identity = file_identity(f.data) + " " + file_identity(f.memory) + " " + file_identity(f.test) +
                          (f.val.empty() ? "" : " " + file_identity(f.val));
         }
-        EmbeddingFile data(f.data), mem(f.memory), test(f.test);
-        check_compatible(data, mem);
-        check_compatible(test, mem);
+        EmbeddingFile data(f.data), test(f.test);
+        ShardedMemory mem(f.memory);  // a file or a directory of shards (SPEC §9)
+        check_compatible("data " + data.path(), data.d(), data.model(), "memory " + mem.path(), mem.d(), mem.model());
+        check_compatible("eval " + test.path(), test.d(), test.model(), "memory " + mem.path(), mem.d(), mem.model());
         if (same_file(f.test, f.memory))
             fail("--eval %s is the memory: ablate needs an evaluation set apart from the memory", f.test.c_str());
         std::unique_ptr<EmbeddingFile> val;
         if (!f.val.empty()) {
             val.reset(new EmbeddingFile(f.val));
-            check_compatible(*val, mem);
+            check_compatible("val " + val->path(), val->d(), val->model(), "memory " + mem.path(), mem.d(),
+                             mem.model());
         }
         const EvalSet test_set = load_eval_set(test);
         std::unique_ptr<EvalSet> val_set(val ? new EvalSet(load_eval_set(*val)) : nullptr);

@@ -62,7 +62,7 @@ static std::vector<std::string> read_labels_file(const std::string& path) {
 
 // The loaded RECO parts: memory, fusion weights, k and the checkpoint's ablation switches.
 struct Reco {
-    std::unique_ptr<EmbeddingFile> mem;
+    std::unique_ptr<ShardedMemory> mem;
     std::unique_ptr<ModeMemory> searched;  // mem as the checkpoint's mode searches it (retrieval_mode.h)
     FusionModel fusion;
     int k = 10;
@@ -105,7 +105,7 @@ static int run_classify(Args& a, int, char**) {
 
     Reco reco;
     if (use_reco) {
-        reco.mem.reset(new EmbeddingFile(a.get("memory")));
+        reco.mem.reset(new ShardedMemory(a.get("memory")));
         check_compatible("memory " + reco.mem->path(), reco.mem->d(), reco.mem->model(), "model " + enc.dir(),
                          E, enc.name());
         check_family("memory " + reco.mem->path(), reco.mem->family(), "model " + enc.dir(), family_name(enc.family()));

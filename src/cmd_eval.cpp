@@ -18,6 +18,8 @@
 #include "checkpoint.h"
 #include "cli.h"
 #include "common.h"
+#include "eval_retrieval.h"
+#include "eval_zeroshot.h"
 #include "memory.h"
 #include "neighbour_cache.h"
 #include "reco_eval.h"
@@ -26,7 +28,8 @@
 namespace reco {
 
 struct EvalInputs {
-    std::unique_ptr<EmbeddingFile> data, mem;
+    std::unique_ptr<EmbeddingFile> data;
+    std::unique_ptr<ShardedMemory> mem;
     Checkpoint ck;
     RetrievalMode mode;          // the checkpoint's switches (retrieval_mode.h), --k may differ
     std::unique_ptr<ModeMemory> searched;
@@ -40,7 +43,7 @@ static EvalInputs open_inputs(Args& a) {
         if (!a.has(opt)) fail("reco eval needs --data EMB --memory MEM --fusion CKPT (missing --%s)", opt);
     EvalInputs in;
     in.data.reset(new EmbeddingFile(a.get("data")));
-    in.mem.reset(new EmbeddingFile(a.get("memory")));
+    in.mem.reset(new ShardedMemory(a.get("memory")));
     check_compatible("data " + in.data->path(), in.data->d(), in.data->model(), "memory " + in.mem->path(),
                      in.mem->d(), in.mem->model());
     in.ck = load_checkpoint(a.get("fusion"));
@@ -111,14 +114,22 @@ static int eval_retrieval(Args& a) {
 static int run_eval(Args& a, int, char**) {
     const auto& pos = a.positional();
     if (pos.size() != 1 || (pos[0] != "zeroshot" && pos[0] != "retrieval"))
-        fail("usage: reco eval zeroshot|retrieval --data EMB --memory MEM --fusion CKPT [--k K]");
+        fail("usage: reco eval zeroshot|retrieval --data EMB --memory MEM --fusion CKPT [--k K]\n"
+             "       reco eval zeroshot --images DIR [...]   (an ImageFolder)\n"
+             "       reco eval retrieval --pairs PAIRS.tsv [...]");
+    if (pos[0] == "zeroshot" && a.has("images")) return eval_zeroshot_images(a);  // an ImageFolder (eval_zeroshot.h)
+    if (pos[0] == "retrieval" && a.has("pairs")) return eval_retrieval_pairs(a);   // a pairs TSV (eval_retrieval.h)
     return pos[0] == "zeroshot" ? eval_zeroshot(a) : eval_retrieval(a);
 }
 
 REGISTER_COMMAND(eval,
                  "eval zeroshot|retrieval --data EMB --memory MEM --fusion CKPT [--k K] [--labels-from captions]\n"
-                 "                  frozen CLIP vs RECO side by side (zero-shot classes = distinct captions of EMB)",
-                 run_eval, {"data", "memory", "fusion", "k", "labels-from", "search", "fuse", "memory-fraction", "memory-seed"},
-                 {});
+                 "                  frozen CLIP vs RECO side by side (zero-shot classes = distinct captions of EMB)\n"
+                 "eval zeroshot --images DIR [--classes F] [--templates F] [--model DIR] [--memory MEM --fusion CKPT]\n"
+                 "                  [--refine image|text|both] [--k K] [--near-dup 0.95|off] [--predictions OUT.tsv] [--per-class] [--no-cache]\n"
+                 "eval retrieval --pairs PAIRS.tsv [--model DIR] [--memory MEM --fusion CKPT] [--refine ..] [--k K] [--near-dup ..]",
+                 run_eval, {"data", "memory", "fusion", "k", "labels-from", "search", "fuse", "memory-fraction", "memory-seed",
+                            "images", "classes", "templates", "model", "predictions", "refine", "pairs", "near-dup"},
+                 {"per-class", "no-cache"});
 
 }  // namespace reco

@@ -1,16 +1,24 @@
 // cmd_info.cpp — `reco info FILE|DIR`: tensors, dtypes, shapes, metadata and parameter count of a
 // safetensors file (a model, a memory/embedding file, a fusion checkpoint). A directory means DIR/model.safetensors.
+// Without a FILE: the CPU features found and the kernels chosen from them (src/cpu_features.h).
 #include <cstdio>
 #include <sys/stat.h>
 
 #include "cli.h"
 #include "common.h"
+#include "cpu_features.h"
+#include "ops.h"
 #include "safetensors.h"
+#include "topk.h"
 
 namespace reco {
 
 static int run_info(Args& a, int, char**) {
-    if (a.positional().size() != 1) fail("usage: reco info FILE (a .safetensors file or a model directory)");
+    if (a.positional().empty()) {  // no file: this CPU and the kernels reco runs on it
+        printf("%s\ntop-k: %s\ngemm: %s\n", cpu_summary(), topk_kernel_name(isa_active()), gemm_kernel_name());
+        return 0;
+    }
+    if (a.positional().size() != 1) fail("usage: reco info [FILE] (a .safetensors file or a model directory)");
     std::string path = a.positional()[0];
     struct stat st;
     if (stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) path += "/model.safetensors";
@@ -34,7 +42,7 @@ static int run_info(Args& a, int, char**) {
     return 0;
 }
 
-REGISTER_COMMAND(info, "info FILE|DIR                       tensors, dtypes, shapes, metadata, parameter count",
+REGISTER_COMMAND(info, "info [FILE|DIR]                     tensors, dtypes, shapes, metadata, parameter count; no FILE: CPU kernels",
                  run_info, {}, {});
 
 }  // namespace reco

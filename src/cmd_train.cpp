@@ -58,6 +58,8 @@
 #include "checkpoint.h"
 #include "cli.h"
 #include "device.h"
+#include "dist/comm.h"
+#include "dist/comm_collectives.h"
 #include "common.h"
 #include "memory.h"
 #include "neighbour_cache.h"
@@ -116,11 +118,15 @@ static TrainOutcome train(Args& a, const TrainJob& job) {
     // resuming, --out defaults to the checkpoint itself, so it is locked before it is read.
     const std::string out =
         a.get("out", resume ? a.get("resume") : (job.synthetic ? "" : std::string("fusion.safetensors")));
+    // With R ranks (mpirun, SPEC §9) rank 0 alone checks, locks and writes --out; every rank learns
+    // whether that worked.
     std::unique_ptr<OutputLock> lock;
-    if (!out.empty()) {
-        check_output_path(out, "--out");
-        lock.reset(new OutputLock(out, "reco train"));
-    }
+    dist::collectively("checking --out", [&] {
+        if (!out.empty() && dist::is_root()) {
+            check_output_path(out, "--out");
+            lock.reset(new OutputLock(out, "reco train"));
+        }
+    });
 
     // ---- settings: from the checkpoint when resuming, else from the options
     std::unique_ptr<Checkpoint> ck;
@@ -187,7 +193,8 @@ static TrainOutcome train(Args& a, const TrainJob& job) {
         if (!out.empty() && file_exists(out) && file_exists(*in) && same_file(out, *in))
             fail("--out %s: is the %s file; give the checkpoint another name", out.c_str(),
                  in == &data_path ? "--data" : "--memory");
-    EmbeddingFile data(data_path), mem(mem_path);
+    EmbeddingFile data(data_path);
+    ShardedMemory mem(mem_path);  // a file or a directory of shards (SPEC §9)
     check_compatible("data " + data.path(), data.d(), data.model(), "memory " + mem.path(), mem.d(), mem.model());
     if (ck) {
         check_compatible("checkpoint " + ck->path, ck->model.dims.d, s.model, "data " + data.path(), data.d(),
@@ -219,7 +226,8 @@ static TrainOutcome train(Args& a, const TrainJob& job) {
              (long long)start, (long long)s.total_steps);
 
     // ---- neighbours (exact, once, cached beside the data)
-    NeighbourIndex nb = load_or_compute_neighbours(data, mem, s.mode(), stderr);
+    // (under mpirun: rank 0 reads or writes the cache, the search is split over the ranks)
+    NeighbourIndex nb = load_or_compute_neighbours(data, mem, s.mode(), dist::is_root() ? stderr : nullptr);
 
     // ---- model and optimiser
     FusionModel model;
@@ -230,7 +238,7 @@ static TrainOutcome train(Args& a, const TrainJob& job) {
         model = ck->model;
         opt = ck->opt;
         opt.cfg.weight_decay = s.weight_decay;
-        fprintf(stderr, "resuming %s at step %lld of %lld\n", ck->path.c_str(), (long long)start,
+        dist::root_eprintf("resuming %s at step %lld of %lld\n", ck->path.c_str(), (long long)start,
                 (long long)s.total_steps);
     } else if (a.has("init")) {
         Checkpoint init = load_checkpoint(a.get("init"));
@@ -244,7 +252,7 @@ static TrainOutcome train(Args& a, const TrainJob& job) {
         s.heads = init.model.dims.heads;
         if (init.settings.loss == s.loss) {
             model = init.model;  // weights and logit_scale (logit_bias): a fresh optimiser and step 0
-            fprintf(stderr, "initialised the fusion weights and logit_scale%s from %s\n",
+            dist::root_eprintf("initialised the fusion weights and logit_scale%s from %s\n",
                     loss == LossKind::sigmoid ? " and logit_bias" : "", init.path.c_str());
         } else {
             // trained with the other loss: its scalars do not apply; the modules' weights do
@@ -256,7 +264,7 @@ static TrainOutcome train(Args& a, const TrainJob& job) {
             model.init(dims, ls, s.seed, kSigmoidInitLogitBias);
             const size_t modules = 2 * dims.module_numel();
             std::copy(init.model.params.begin(), init.model.params.begin() + modules, model.params.begin());
-            fprintf(stderr,
+            dist::root_eprintf(
                     "initialised the fusion weights from %s (trained with the %s loss); logit_scale %.6g%s for the %s "
                     "loss\n",
                     init.path.c_str(), init.settings.loss.c_str(), model.logit_scale(),
@@ -271,29 +279,41 @@ static TrainOutcome train(Args& a, const TrainJob& job) {
         dims.validate();
         if (loss == LossKind::sigmoid) {
             model.init(dims, kSigmoidInitLogitScale, s.seed, kSigmoidInitLogitBias);
-            fprintf(stderr, "sigmoid loss: logit_scale initialised to ln 10, logit_bias to -10 (SigLIP)\n");
+            dist::root_eprintf("sigmoid loss: logit_scale initialised to ln 10, logit_bias to -10 (SigLIP)\n");
         } else {
             std::string source;
             const float ls =
                 a.has("model") ? clip_logit_scale(a.get("model"), &source) : clip_logit_scale(data.model(), &source);
             model.init(dims, ls, s.seed);
-            fprintf(stderr, "logit_scale initialised to %.6g (%s)\n", ls, source.c_str());
+            dist::root_eprintf("logit_scale initialised to %.6g (%s)\n", ls, source.c_str());
         }
         opt = AdamW(model.table, model.params.size(), cfg);
     }
 
-    fprintf(stderr, "training %lld steps (%lld per epoch, batch %d, %s, lr %g %s, warm-up %lld, %s loss)\n",
+    dist::root_eprintf("training %lld steps (%lld per epoch, batch %d, %s, lr %g %s, warm-up %lld, %s loss)\n",
             (long long)s.total_steps, (long long)spe, s.batch, s.mode().describe().c_str(), s.lr, s.schedule.c_str(),
             (long long)s.warmup, s.loss.c_str());
     Trainer trainer(data, mem, nb, s, std::move(model), std::move(opt), start);
-    if (resolve_device(a.get("device", "auto")) == Device::CUDA) {
+    // Data-parallel over the ranks of an MPI launch: each rank runs its slice of every batch
+    // (dist/data_parallel.h); one process is the plain trainer.
+    CommCollectives ranks;
+    const bool parallel = dist::size() > 1;
+    if (parallel) {
+        trainer.use_data_parallel(&ranks);
+        dist::root_eprintf("data-parallel over %d ranks (%s): each runs %d or %d rows of every batch of %d\n",
+                           dist::size(), dist::backend_name().c_str(), s.batch / dist::size(),
+                           (s.batch + dist::size() - 1) / dist::size(), s.batch);
+        if (a.get("device", "auto") == "cuda")
+            dist::root_eprintf("note: data-parallel training runs on the CPU of each rank (the GPU step is one "
+                               "process only)\n");
+    } else if (resolve_device(a.get("device", "auto")) == Device::CUDA) {
         if (s.k == 0) {
-            fprintf(stderr, "note: the k = 0 control (no neighbours) trains on the CPU\n");
+            dist::root_eprintf("note: the k = 0 control (no neighbours) trains on the CPU\n");
         } else if (loss == LossKind::sigmoid) {
-            fprintf(stderr, "note: the sigmoid loss has no CUDA kernels yet; training on the CPU\n");
+            dist::root_eprintf("note: the sigmoid loss has no CUDA kernels yet; training on the CPU\n");
         } else {
             trainer.use_cuda();
-            fprintf(stderr, "training on the GPU (%s)\n", cuda_device_name().c_str());
+            dist::root_eprintf("training on the GPU (%s)\n", cuda_device_name().c_str());
         }
     }
     TrainLoopOptions o;
@@ -341,8 +361,14 @@ static TrainOutcome train(Args& a, const TrainJob& job) {
     o.stop_after = a.get_i64("stop-after", 0);
     if (o.log_every < 0 || o.save_every < 0 || o.stop_after < 0)
         fail("--log-every, --save-every and --stop-after must be non-negative");
-    o.out = out;
-    o.interrupt = &g_interrupt;
+    o.out = dist::is_root() ? out : "";  // rank 0 writes the checkpoints, prints the steps and the progress
+    if (!dist::is_root()) {
+        o.log_every = 0;
+        o.progress = false;
+    }
+    // Ctrl-C would stop the ranks at different steps: under mpirun the launcher ends the job, and the
+    // last --save-every checkpoint is the one to --resume from.
+    o.interrupt = parallel ? nullptr : &g_interrupt;
     g_interrupt = 0;
     auto previous = std::signal(SIGINT, on_sigint);
     TrainLoopResult r;
@@ -358,7 +384,7 @@ static TrainOutcome train(Args& a, const TrainJob& job) {
         fprintf(stderr, "wrote %s\n", metrics->path().c_str());
     }
     if (!out.empty())
-        fprintf(stderr, "wrote %s (step %lld of %lld, %.1fs)%s\n", out.c_str(), (long long)trainer.steps_done(),
+        dist::root_eprintf("wrote %s (step %lld of %lld, %.1fs)%s\n", out.c_str(), (long long)trainer.steps_done(),
                 (long long)s.total_steps, r.seconds,
                 trainer.steps_done() < s.total_steps ? "; continue with --resume" : "");
     TrainOutcome res;
@@ -383,6 +409,8 @@ static void remove_flat_dir(const std::string& dir) {
 }
 
 static int run_synthetic(Args& a) {
+    if (dist::size() > 1)
+        fail("the built-in synthetic benchmark runs as one process; under mpirun give --data EMB --memory MEM");
     for (const char* opt : {"memory", "resume", "init"})
         if (a.has(opt)) fail("--%s needs --data (without --data, reco train runs the synthetic benchmark)", opt);
     const auto t0 = std::chrono::steady_clock::now();
@@ -430,7 +458,8 @@ static int run_synthetic(Args& a) {
     double precision = 0;
     try {
         t = train(a, job);
-        EmbeddingFile eval(dir + "/eval.safetensors"), mem(job.memory), data(job.data);
+        EmbeddingFile eval(dir + "/eval.safetensors"), data(job.data);
+        ShardedMemory mem(job.memory);
         EvalSet es = load_eval_set(eval);
         test = score_cell(t.model, mem, t.mode, es);
         precision = synthetic_caption_precision(b, mem, t.mode);

@@ -2,22 +2,25 @@
 //
 // A classic cache-blocked GEMM (the Goto/BLIS scheme, simplified):
 //   for each KC-slice of the inner dimension C (inside each task):
-//     W is packed into column panels of NR outputs: Wp[panel][c][NR] (pack_weight; the towers
+//     W is packed into column panels of NR = 64 outputs: Wp[panel][c][NR] (pack_weight; the towers
 //     pack each Linear once at load time), then in parallel over (row block of MC rows) × (group of panels):
 //       micro-kernel: an MR×NR tile of out kept in registers, rank-1 updates over the KC slice
 //         acc[r][0:NR] += inp[n+r][c] · Wp[panel][c][0:NR]
-// The micro-kernel uses GCC vector extensions (vector_size), which compile to AVX-512 with
-// -march=native on this machine, to AVX2 or SSE elsewhere. Edges (N % MR, OC % NR) go through a
-// zero-padded temporary tile. Summation order differs from the naive loop, so results agree
-// with matmul_forward_naive to rounding (tests/test_ops.cpp).
+// The micro-kernel is chosen at run time (src/cpu_features.h): AVX-512 (6×64 tile = 24 zmm
+// accumulators), AVX2+FMA (the 64 columns as four 6×16 tiles, 12 ymm accumulators) or portable
+// scalar loops; each is compiled for its own target whatever -march the build used, and the packed
+// layout is the same for all. Edges (N % MR, OC % NR) go through a zero-padded temporary tile.
+// Summation order differs from the naive loop, so results agree with matmul_forward_naive to
+// rounding (tests/test_ops.cpp runs every level).
 #include <algorithm>
 #include <cstring>
-#if defined(__AVX__)
 #include <immintrin.h>
-#endif
 #include <vector>
 
+#include "cpu_features.h"
+#include "impl.h"
 #include "ops.h"
+#include "reference/reference.h"
 
 #ifndef GEMM_NP
 #define GEMM_NP 4
@@ -25,72 +28,107 @@
 
 namespace reco {
 
-#if defined(__AVX512F__)
-constexpr int VW = 16;  // floats per vector register
-#elif defined(__AVX__)
-constexpr int VW = 8;
-#else
-constexpr int VW = 4;   // SSE
-#endif
-typedef float vecf __attribute__((vector_size(VW * sizeof(float))));
-
-#if defined(GEMM_MR)
-constexpr int MR = GEMM_MR;
-#elif defined(__AVX512F__)
-constexpr int MR = 6;        // rows of the register tile: 6×4 accumulators of the 32 zmm registers
-#else
-constexpr int MR = 6;        // 6×2 accumulators of the 16 ymm registers
-#endif
-#ifndef GEMM_NV
-#if defined(__AVX512F__)
-#define GEMM_NV 4  // 6×64 tile: per k, 4 loads + 6 broadcasts feed 24 FMAs; 64 divides every CLIP width
-#else
-#define GEMM_NV 2  // 6×16 (AVX2): 12 accumulators of the 16 ymm registers
-#endif
-#endif
-constexpr int NV = GEMM_NV;  // vectors per row of the register tile
-constexpr int NR = NV * VW;  // columns of the register tile
+constexpr int MR = 6;    // rows of the register tile
+constexpr int NR = 64;   // columns of the register tile = packed panel width; 64 divides every CLIP width
 #ifndef GEMM_KC
 #define GEMM_KC 256
 #endif
-constexpr int KC = GEMM_KC;      // inner-dimension slice: Wp slice for one panel = KC·NR floats (64 KB with AVX-512)
+constexpr int KC = GEMM_KC;      // inner-dimension slice: Wp slice for one panel = KC·NR floats (64 KB)
 #ifndef GEMM_MC
 #define GEMM_MC 96
 #endif
 constexpr int MC = GEMM_MC;       // rows per block (a multiple of MR): packed inp block MC·KC floats (96 KB), in L2
 
-static inline vecf load(const float* p) { vecf v; memcpy(&v, p, sizeof v); return v; }
-static inline void store(float* p, vecf v) { memcpy(p, &v, sizeof v); }
-#if defined(__AVX512F__)
-static inline vecf splat(float x) { return (vecf)_mm512_set1_ps(x); }  // one vbroadcastss from memory
-#elif defined(__AVX__)
-static inline vecf splat(float x) { return (vecf)_mm256_set1_ps(x); }
-#else
-static inline vecf splat(float x) { return vecf{} + x; }
-#endif
-
-// acc(MR×NR) (+)= ap[0:kc][0:MR]ᵀ · wp[0:kc][0:NR]; the tile is written to c (row stride ldc).
-// ap is a packed strip of MR input rows (ap[k·MR + r] = inp[n0+r][c0+k]) so one pointer walks it.
+// Micro-kernel contract: acc(MR×NR) (+)= ap[0:kc][0:MR]ᵀ · wp[0:kc][0:NR]; the tile is written to c
+// (row stride ldc). ap is a packed strip of MR input rows (ap[k·MR + r] = inp[n0+r][c0+k]).
 // accumulate: add onto c (later K slices); else start from the bias (or zero).
-static inline void micro_kernel(int kc, const float* ap, const float* wp, float* c, int ldc, bool accumulate,
+typedef void (*MicroKernel)(int kc, const float* ap, const float* wp, float* c, int ldc, bool accumulate,
+                            const float* bias);
+
+static void micro_kernel_portable(int kc, const float* ap, const float* wp, float* c, int ldc, bool accumulate,
+                                  const float* bias) {
+    constexpr int NS = 8;  // columns per pass: 6×8 accumulators
+    for (int j0 = 0; j0 < NR; j0 += NS) {
+        float acc[MR][NS];
+        for (int r = 0; r < MR; r++)
+            for (int j = 0; j < NS; j++)
+                acc[r][j] = accumulate ? c[(size_t)r * ldc + j0 + j] : bias ? bias[j0 + j] : 0.0f;
+        for (int k = 0; k < kc; k++)
+            for (int r = 0; r < MR; r++)
+                for (int j = 0; j < NS; j++) acc[r][j] += ap[(size_t)k * MR + r] * wp[(size_t)k * NR + j0 + j];
+        for (int r = 0; r < MR; r++)
+            for (int j = 0; j < NS; j++) c[(size_t)r * ldc + j0 + j] = acc[r][j];
+    }
+}
+
+#pragma GCC push_options
+#pragma GCC target("avx2,fma")
+static void micro_kernel_avx2(int kc, const float* ap, const float* wp, float* c, int ldc, bool accumulate,
+                              const float* bias) {
+    for (int j0 = 0; j0 < NR; j0 += 16) {  // four 6×16 tiles (12 of the 16 ymm registers)
+        __m256 acc[MR][2];
+        for (int r = 0; r < MR; r++)
+            for (int v = 0; v < 2; v++)
+                acc[r][v] = accumulate ? _mm256_loadu_ps(c + (size_t)r * ldc + j0 + 8 * v)
+                            : bias     ? _mm256_loadu_ps(bias + j0 + 8 * v)
+                                       : _mm256_setzero_ps();
+        for (int k = 0; k < kc; k++) {
+            const __m256 w0 = _mm256_loadu_ps(wp + (size_t)k * NR + j0), w1 = _mm256_loadu_ps(wp + (size_t)k * NR + j0 + 8);
+            const float* a = ap + (size_t)k * MR;
+#pragma GCC unroll 6
+            for (int r = 0; r < MR; r++) {
+                const __m256 x = _mm256_broadcast_ss(a + r);
+                acc[r][0] = _mm256_fmadd_ps(x, w0, acc[r][0]);
+                acc[r][1] = _mm256_fmadd_ps(x, w1, acc[r][1]);
+            }
+        }
+        for (int r = 0; r < MR; r++)
+            for (int v = 0; v < 2; v++) _mm256_storeu_ps(c + (size_t)r * ldc + j0 + 8 * v, acc[r][v]);
+    }
+}
+#pragma GCC pop_options
+
+#pragma GCC push_options
+#pragma GCC target("avx512f,fma")
+static void micro_kernel_avx512(int kc, const float* ap, const float* wp, float* c, int ldc, bool accumulate,
                                 const float* bias) {
-    vecf acc[MR][NV];
+    // 6×64 tile: per k, 4 loads + 6 broadcasts feed 24 FMAs
+    __m512 acc[MR][4];
+#pragma GCC unroll 6
     for (int r = 0; r < MR; r++)
-        for (int v = 0; v < NV; v++)
-            acc[r][v] = accumulate ? load(c + (size_t)r * ldc + v * VW) : bias ? load(bias + v * VW) : vecf{};
+#pragma GCC unroll 4
+        for (int v = 0; v < 4; v++)
+            acc[r][v] = accumulate ? _mm512_loadu_ps(c + (size_t)r * ldc + 16 * v)
+                        : bias     ? _mm512_loadu_ps(bias + 16 * v)
+                                   : _mm512_setzero_ps();
     for (int k = 0; k < kc; k++) {
-        vecf w[NV];
-        for (int v = 0; v < NV; v++) w[v] = load(wp + (size_t)k * NR + v * VW);
+        __m512 w[4];
+#pragma GCC unroll 4
+        for (int v = 0; v < 4; v++) w[v] = _mm512_loadu_ps(wp + (size_t)k * NR + 16 * v);
         const float* a = ap + (size_t)k * MR;
-        #pragma GCC unroll 16
+#pragma GCC unroll 6
         for (int r = 0; r < MR; r++) {
-            const vecf x = splat(a[r]);
-            #pragma GCC unroll 4
-            for (int v = 0; v < NV; v++) acc[r][v] += x * w[v];
+            const __m512 x = _mm512_set1_ps(a[r]);
+#pragma GCC unroll 4
+            for (int v = 0; v < 4; v++) acc[r][v] = _mm512_fmadd_ps(x, w[v], acc[r][v]);
         }
     }
+#pragma GCC unroll 6
     for (int r = 0; r < MR; r++)
-        for (int v = 0; v < NV; v++) store(c + (size_t)r * ldc + v * VW, acc[r][v]);
+#pragma GCC unroll 4
+        for (int v = 0; v < 4; v++) _mm512_storeu_ps(c + (size_t)r * ldc + 16 * v, acc[r][v]);
+}
+#pragma GCC pop_options
+
+static MicroKernel micro_kernel_for(Isa level) {
+    if (level >= Isa::avx512) return micro_kernel_avx512;
+    if (level >= Isa::avx2) return micro_kernel_avx2;
+    return micro_kernel_portable;
+}
+
+const char* gemm_kernel_name() {
+    Isa l = isa_active();
+    return l >= Isa::avx512 ? "avx512 fp32 6x64" : l >= Isa::avx2 ? "avx2 fp32 4 x 6x16" : "portable fp32";
 }
 
 // Pack rows [n0, n_end) × columns [c0, c0+kc) of inp into MR-row strips: ap[strip][k][MR], zero-padded.
@@ -112,6 +150,7 @@ static void pack_rows(float* ap, const float* inp, int C, int n0, int n_end, int
 void pack_weight(PackedWeight& pw, const float* weight, int OC, int C) {
     pw.OC = OC;
     pw.C = C;
+    pw.weight = weight;
     pw.panels = (OC + NR - 1) / NR;
     pw.data.assign((size_t)pw.panels * C * NR, 0.0f);
     #pragma omp parallel for schedule(static)
@@ -125,6 +164,8 @@ void pack_weight(PackedWeight& pw, const float* weight, int OC, int C) {
 }
 
 void matmul_forward_packed(float* out, const float* inp, const PackedWeight& pw, const float* bias, int N) {
+    if (impl() == Impl::reference) return matmul_reference(out, inp, pw.weight, bias, N, pw.C, pw.OC);
+    const MicroKernel micro_kernel = micro_kernel_for(isa_active());
     const int C = pw.C, OC = pw.OC, panels = pw.panels;
     if (N <= 0 || OC <= 0) return;
     if (C <= 0) {
@@ -178,6 +219,7 @@ void matmul_forward_packed(float* out, const float* inp, const PackedWeight& pw,
 }
 
 void matmul_forward(float* out, const float* inp, const float* weight, const float* bias, int N, int C, int OC) {
+    if (impl() == Impl::reference) return matmul_reference(out, inp, weight, bias, N, C, OC);
     if (N <= 0 || OC <= 0) return;
     PackedWeight pw;
     pack_weight(pw, weight, OC, C);

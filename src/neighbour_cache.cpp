@@ -12,7 +12,8 @@
 #include "common.h"
 #include "progress.h"
 #include "safetensors.h"
-#include "topk.h"
+#include "dist/comm.h"
+#include "dist/sharded_search.h"
 
 namespace reco {
 
@@ -52,14 +53,14 @@ std::string neighbour_cache_path(const std::string& data_path, const std::string
                      fnv1a32(real_path(memory_path) + search_key(mode)));
 }
 
-NeighbourIndex compute_neighbours(const EmbeddingFile& data, const EmbeddingFile& mem, int k, bool exclude_self,
+NeighbourIndex compute_neighbours(const EmbeddingFile& data, const ShardedMemory& mem, int k, bool exclude_self,
                                   bool show_progress) {
     RetrievalMode mode;
     mode.k = k;
     return compute_neighbours(data, mem, mode, exclude_self, show_progress);
 }
 
-NeighbourIndex compute_neighbours(const EmbeddingFile& data, const EmbeddingFile& mem, const RetrievalMode& mode,
+NeighbourIndex compute_neighbours(const EmbeddingFile& data, const ShardedMemory& mem, const RetrievalMode& mode,
                                   bool exclude_self, bool show_progress) {
     const int k = mode.k;
     if (data.d() != mem.d())
@@ -106,7 +107,7 @@ NeighbourIndex compute_neighbours(const EmbeddingFile& data, const EmbeddingFile
 }
 
 // ------------------------------------------------------------------------------------ the cache
-static std::map<std::string, std::string> cache_key(const EmbeddingFile& data, const EmbeddingFile& mem,
+static std::map<std::string, std::string> cache_key(const EmbeddingFile& data, const ShardedMemory& mem,
                                                     const RetrievalMode& mode, bool exclude_self) {
     const int k = mode.k;
     auto file_id = [](const std::string& p, const std::string& prefix, std::map<std::string, std::string>& m) {
@@ -125,6 +126,10 @@ static std::map<std::string, std::string> cache_key(const EmbeddingFile& data, c
     m["k"] = std::to_string(k);
     m["n"] = std::to_string(data.n());
     m["memory_n"] = std::to_string(mem.n());
+    if (mem.is_directory()) {  // a sharded memory: its files too, not only the directory entry
+        m["memory_shards"] = std::to_string(mem.shards().size());
+        m["memory_bytes"] = std::to_string((unsigned long long)mem.bytes());
+    }
     m["self_excluded"] = exclude_self ? "1" : "0";
     m["search"] = mode.search == SearchMode::uni ? "uni-modal" : "cross-modal";
     if (mode.memory_fraction < 1) {
@@ -169,13 +174,13 @@ static bool try_load(const std::string& path, const std::map<std::string, std::s
     return true;
 }
 
-NeighbourIndex load_or_compute_neighbours(const EmbeddingFile& data, const EmbeddingFile& mem, int k, FILE* log) {
+NeighbourIndex load_or_compute_neighbours(const EmbeddingFile& data, const ShardedMemory& mem, int k, FILE* log) {
     RetrievalMode mode;
     mode.k = k;
     return load_or_compute_neighbours(data, mem, mode, log);
 }
 
-NeighbourIndex load_or_compute_neighbours(const EmbeddingFile& data, const EmbeddingFile& mem,
+NeighbourIndex load_or_compute_neighbours(const EmbeddingFile& data, const ShardedMemory& mem,
                                           const RetrievalMode& mode, FILE* log) {
     const int k = mode.k;
     const bool exclude_self = same_file(data.path(), mem.path());
@@ -198,7 +203,19 @@ NeighbourIndex load_or_compute_neighbours(const EmbeddingFile& data, const Embed
     nb.k = k;
     nb.self_excluded = exclude_self;
     std::string why_not;
-    if (try_load(path, key, nb, why_not)) {
+    // Under mpirun (SPEC §9) rank 0 alone reads and writes the cache, and every rank takes its branch:
+    // the index is broadcast when rank 0 found it cached, else every rank joins the split search below.
+    int loaded = dist::is_root() ? (int)try_load(path, key, nb, why_not) : 0;
+    if (dist::size() > 1) {
+        dist::broadcast(&loaded, sizeof loaded, 0);
+        if (loaded) {
+            nb.img.resize((size_t)nb.n * k);
+            nb.txt.resize((size_t)nb.n * k);
+            dist::broadcast(nb.img.data(), nb.img.size() * sizeof(int32_t), 0);
+            dist::broadcast(nb.txt.data(), nb.txt.size() * sizeof(int32_t), 0);
+        }
+    }
+    if (loaded) {
         nb.from_cache = true;
         nb.cache_path = path;
         if (log) fprintf(log, "neighbours: reusing %s\n", path.c_str());
@@ -214,7 +231,7 @@ NeighbourIndex load_or_compute_neighbours(const EmbeddingFile& data, const Embed
     w.add("img_idx", DType::I32, {(int64_t)nb.n, (int64_t)k}, nb.img.data(), nb.img.size() * sizeof(int32_t));
     w.add("txt_idx", DType::I32, {(int64_t)nb.n, (int64_t)k}, nb.txt.data(), nb.txt.size() * sizeof(int32_t));
     for (auto& kv : key) w.set_metadata(kv.first, kv.second);
-    try {
+    if (dist::is_root()) try {
         w.write(path);
         if (log) fprintf(log, "neighbours: cached in %s\n", path.c_str());
     } catch (const Error& e) {

@@ -4,6 +4,8 @@
 // each item i of the training data the exact top-k (topk.h) is run once, uni-modally (SPEC §1):
 //   img[i] = knn(V[i], V^M)   image → image; the fusion input of image i is T^M[img[i]]
 //   txt[i] = knn(T[i], T^M)   text → text;   the fusion input of text i  is V^M[txt[i]]
+// The memory may be a directory of shards (dist/sharded_memory.h); under mpirun the search is split
+// over the ranks and every rank gets the whole index (dist/sharded_search.h).
 // When the data file IS the memory file (same realpath), item i never retrieves its own pair:
 // exclude[i] = i, so k ≤ N−1.
 //
@@ -22,6 +24,7 @@
 #include <string>
 #include <vector>
 
+#include "dist/sharded_memory.h"
 #include "memory.h"
 #include "retrieval_mode.h"
 
@@ -46,16 +49,17 @@ std::string neighbour_cache_path(const std::string& data_path, const std::string
 
 // The exact search, no cache. Errors: k < 1, k > memory size (k > N−1 with exclude_self),
 // exclude_self with data and memory of different sizes.
-NeighbourIndex compute_neighbours(const EmbeddingFile& data, const EmbeddingFile& mem, int k, bool exclude_self,
+NeighbourIndex compute_neighbours(const EmbeddingFile& data, const ShardedMemory& mem, int k, bool exclude_self,
                                   bool show_progress = false);
-NeighbourIndex compute_neighbours(const EmbeddingFile& data, const EmbeddingFile& mem, const RetrievalMode& mode,
+NeighbourIndex compute_neighbours(const EmbeddingFile& data, const ShardedMemory& mem, const RetrievalMode& mode,
                                   bool exclude_self, bool show_progress = false);
 
 // Reuse the cache when it matches, else compute and write it. exclude_self = same_file(data, memory).
-// Notes what it did on `log` (nullable).
-NeighbourIndex load_or_compute_neighbours(const EmbeddingFile& data, const EmbeddingFile& mem, int k,
+// Notes what it did on `log` (nullable). Collective under mpirun: every rank calls it; rank 0 reads and
+// writes the cache and broadcasts a cached index, else the search is split over the ranks.
+NeighbourIndex load_or_compute_neighbours(const EmbeddingFile& data, const ShardedMemory& mem, int k,
                                           FILE* log = stderr);
-NeighbourIndex load_or_compute_neighbours(const EmbeddingFile& data, const EmbeddingFile& mem,
+NeighbourIndex load_or_compute_neighbours(const EmbeddingFile& data, const ShardedMemory& mem,
                                           const RetrievalMode& mode, FILE* log = stderr);
 
 }  // namespace reco

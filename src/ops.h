@@ -18,9 +18,11 @@ void matmul_forward(float* out, const float* inp, const float* weight, const flo
 struct PackedWeight {
     int OC = 0, C = 0, panels = 0;
     std::vector<float> data;  // [panels][C][NR]
+    const float* weight = nullptr;  // the unpacked W [OC,C] it came from (its owner keeps it; --impl reference)
 };
 void pack_weight(PackedWeight& pw, const float* weight, int OC, int C);
 void matmul_forward_packed(float* out, const float* inp, const PackedWeight& pw, const float* bias, int N);
+const char* gemm_kernel_name();  // the micro-kernel matmul_forward runs on this CPU (run-time dispatch)
 
 // Unoptimised triple loop with the same contract, used to test matmul_forward.
 void matmul_forward_naive(float* out, const float* inp, const float* weight, const float* bias,

@@ -10,7 +10,7 @@
 
 namespace reco {
 
-void reco_refine(const FusionModel& fusion, const EmbeddingFile& mem, Modality m, int k, std::vector<float>& emb,
+void reco_refine(const FusionModel& fusion, const ShardedMemory& mem, Modality m, int k, std::vector<float>& emb,
                  int n, const int* exclude) {
     RetrievalMode mode;  // the paper's: uni-modal search, cross-modal fusion, the whole memory
     mode.k = k;
@@ -61,7 +61,7 @@ double accuracy_pct(const std::vector<int>& pred, const std::vector<int>& label)
     return 100.0 * (double)ok / (double)pred.size();
 }
 
-ZeroShotResult zeroshot_eval(const FusionModel& fusion, const EmbeddingFile& mem, int k, const std::vector<float>& img,
+ZeroShotResult zeroshot_eval(const FusionModel& fusion, const ShardedMemory& mem, int k, const std::vector<float>& img,
                              const std::vector<int>& label, const std::vector<float>& cls, int C,
                              const int* img_exclude, const int* cls_exclude) {
     RetrievalMode mode;

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "fusion.h"
+#include "dist/sharded_memory.h"
 #include "memory.h"
 #include "retrieval_mode.h"
 
@@ -20,7 +21,7 @@ namespace reco {
 
 // Refine n embeddings of modality m in place with memory + fusion (uni-modal search, cross-modal
 // fusion). exclude: optional [n] memory row each query must not retrieve (-1 = none).
-void reco_refine(const FusionModel& fusion, const EmbeddingFile& mem, Modality m, int k, std::vector<float>& emb,
+void reco_refine(const FusionModel& fusion, const ShardedMemory& mem, Modality m, int k, std::vector<float>& emb,
                  int n, const int* exclude = nullptr);
 
 // The same under an ablation mode (retrieval_mode.h: searched side, fused side, k, memory subset);
@@ -42,7 +43,7 @@ struct ZeroShotResult {
     double frozen = 0, image = 0, text = 0, both = 0;  // top-1 accuracy in percent
 };
 // img [n,d], label [n] in 0..C-1, cls [C,d]; img_exclude / cls_exclude: optional memory rows to skip.
-ZeroShotResult zeroshot_eval(const FusionModel& fusion, const EmbeddingFile& mem, int k, const std::vector<float>& img,
+ZeroShotResult zeroshot_eval(const FusionModel& fusion, const ShardedMemory& mem, int k, const std::vector<float>& img,
                              const std::vector<int>& label, const std::vector<float>& cls, int C,
                              const int* img_exclude = nullptr, const int* cls_exclude = nullptr);
 

@@ -1,6 +1,7 @@
 // retrieval.cpp — uni-modal search + cross-modal gather (see retrieval.h).
 #include "retrieval.h"
 
+#include "dist/sharded_search.h"
 #include <algorithm>
 #include <map>
 
@@ -9,7 +10,7 @@
 
 namespace reco {
 
-Neighbours retrieve(const EmbeddingFile& mem, Modality m, const float* queries, int Q, int k, bool cross,
+Neighbours retrieve(const ShardedMemory& mem, Modality m, const float* queries, int Q, int k, bool cross,
                     const int* exclude) {
     // uni-modal: search the query's own modality; cross-modal ablation: the other one
     bool search_images = (m == Modality::image) != cross;
@@ -19,12 +20,11 @@ Neighbours retrieve(const EmbeddingFile& mem, Modality m, const float* queries, 
     nb.idx.resize((size_t)Q * k);
     nb.score.resize((size_t)Q * k);
     if (Q == 0) return nb;
-    topk_search(queries, search_images ? mem.image_emb_f16() : mem.text_emb_f16(), Q, mem.n(), mem.d(), k,
-                nb.idx.data(), nb.score.data(), exclude);
+    sharded_topk(mem, search_images, queries, Q, k, nb.idx.data(), nb.score.data(), exclude);
     return nb;
 }
 
-std::vector<float> gather_fusion_inputs(const EmbeddingFile& mem, Modality m, const Neighbours& nb) {
+std::vector<float> gather_fusion_inputs(const ShardedMemory& mem, Modality m, const Neighbours& nb) {
     const int d = mem.d();
     std::vector<float> out((size_t)nb.Q * nb.k * d);
     for (size_t i = 0; i < nb.idx.size(); i++) {

@@ -1,5 +1,7 @@
 // retrieval_mode.cpp — the ablation switches: names, metadata, the memory subset, the search (see retrieval_mode.h).
 #include "retrieval_mode.h"
+#include "dist/sharded_search.h"
+#include "safetensors.h"
 
 #include <algorithm>
 #include <cerrno>
@@ -170,7 +172,7 @@ std::vector<int> memory_subset_rows(int N, double fraction, uint64_t seed) {
     return p;
 }
 
-ModeMemory::ModeMemory(const EmbeddingFile& mem, const RetrievalMode& mode) : mem_(mem), mode_(mode) {
+ModeMemory::ModeMemory(const ShardedMemory& mem, const RetrievalMode& mode) : mem_(mem), mode_(mode) {
     mode_.validate();
     n_ = mem.n();
     if (mode.memory_fraction < 1) {
@@ -180,10 +182,13 @@ ModeMemory::ModeMemory(const EmbeddingFile& mem, const RetrievalMode& mode) : me
         local_.assign(mem.n(), -1);
         img_sub_.resize(rows_.size() * d);
         txt_sub_.resize(rows_.size() * d);
-        for (size_t j = 0; j < rows_.size(); j++) {
+        std::vector<float> row(d);
+        for (size_t j = 0; j < rows_.size(); j++) {  // fp16 → fp32 → fp16 is exact
             local_[rows_[j]] = (int)j;
-            memcpy(img_sub_.data() + j * d, mem.image_emb_f16() + (size_t)rows_[j] * d, d * sizeof(uint16_t));
-            memcpy(txt_sub_.data() + j * d, mem.text_emb_f16() + (size_t)rows_[j] * d, d * sizeof(uint16_t));
+            mem.image_row(rows_[j], row.data());
+            for (size_t c = 0; c < d; c++) img_sub_[j * d + c] = float_to_half(row[c]);
+            mem.text_row(rows_[j], row.data());
+            for (size_t c = 0; c < d; c++) txt_sub_[j * d + c] = float_to_half(row[c]);
         }
     }
 }
@@ -192,9 +197,8 @@ void ModeMemory::search(Modality m, const float* queries, int Q, int* idx, float
     const int k = mode_.k;
     if (k == 0 || Q == 0) return;
     const bool images = mode_.searches_images(m);
-    if (rows_.empty()) {
-        topk_search(queries, images ? mem_.image_emb_f16() : mem_.text_emb_f16(), Q, mem_.n(), mem_.d(), k, idx,
-                    score, exclude);
+    if (rows_.empty()) {  // the whole memory: streamed over its shards (and the MPI ranks)
+        sharded_topk(mem_, images, queries, Q, k, idx, score, exclude);
         return;
     }
     if (k > n_ - (exclude ? 1 : 0))

@@ -32,6 +32,7 @@
 #include <vector>
 
 #include "fusion.h"  // Modality
+#include "dist/sharded_memory.h"
 #include "memory.h"
 
 namespace reco {
@@ -97,8 +98,10 @@ std::vector<int> memory_subset_rows(int N, double fraction, uint64_t seed);
 // to the lower global row and captions/gathers use the file's rows.
 class ModeMemory {
 public:
-    ModeMemory(const EmbeddingFile& mem, const RetrievalMode& mode);
-    const EmbeddingFile& file() const { return mem_; }
+    // mem must outlive this object (a one-file memory: wrap it in a ShardedMemory you keep).
+    ModeMemory(const ShardedMemory& mem, const RetrievalMode& mode);
+    ModeMemory(const EmbeddingFile& mem, const RetrievalMode& mode) = delete;  // would keep a temporary
+    const ShardedMemory& file() const { return mem_; }
     const RetrievalMode& mode() const { return mode_; }
     int searchable() const { return n_; }  // rows searched
     // Exact top-k (mode.k) for Q queries of modality m. exclude: optional [Q] global rows (-1 none).
@@ -108,7 +111,7 @@ public:
     void fused_row(Modality m, int row, float* out) const;
 
 private:
-    const EmbeddingFile& mem_;
+    const ShardedMemory& mem_;
     RetrievalMode mode_;
     int n_ = 0;
     std::vector<int> rows_;                      // the subset (empty: all rows)

@@ -67,7 +67,7 @@ SyntheticConfig synthetic_benchmark_config() {
 
 const int kSyntheticSteps = 300;
 
-double synthetic_caption_precision(const SyntheticBenchmark& b, const EmbeddingFile& mem, const RetrievalMode& mode) {
+double synthetic_caption_precision(const SyntheticBenchmark& b, const ShardedMemory& mem, const RetrievalMode& mode) {
     if (mode.k == 0 || b.eval.n == 0) return 0;
     if (mem.n() != b.memory.n || (int)b.memory_caption_concept.size() != mem.n())
         fail("%s: not the memory of this synthetic benchmark", mem.path().c_str());

@@ -20,6 +20,7 @@
 namespace reco {
 
 class EmbeddingFile;
+class ShardedMemory;
 struct RetrievalMode;
 
 struct SyntheticConfig {
@@ -82,7 +83,7 @@ void write_synthetic(const SyntheticBenchmark& b, const std::string& dir);
 // Of the top-k pairs each TEST image retrieves under `mode` (its searched side), the percentage whose
 // caption describes the image's concept: what the fused texts can be trusted for (mem = b.memory
 // as written by write_synthetic).
-double synthetic_caption_precision(const SyntheticBenchmark& b, const EmbeddingFile& mem,
+double synthetic_caption_precision(const SyntheticBenchmark& b, const ShardedMemory& mem,
                                    const RetrievalMode& mode);
 
 }  // namespace reco

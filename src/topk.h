@@ -18,6 +18,8 @@
 #pragma once
 #include <cstdint>
 
+#include "cpu_features.h"
+
 namespace reco {
 
 // queries   [Q, d] fp32 (need not be normalised; must be finite, else reco::Error)
@@ -31,14 +33,24 @@ namespace reco {
 void topk_search(const float* queries, const uint16_t* mem_f16, int Q, int N, int d, int k,
                  int* out_idx, float* out_score, const int* exclude = nullptr);
 
-// The plain reference: the definition above, one sequential fmaf chain per (query, item),
-// then a full sort. O(Q·N·d) with no blocking; used by the tests and as documentation.
-// The same blocked search with the portable micro-kernel (what builds without AVX-512 run);
-// exposed so the tests check that path on every machine.
+// The same search at an explicit kernel level (reco::Error if this CPU lacks it); topk_search runs
+// isa_active(). Every level returns the reference's bits: portable / avx2 / avx512 compute the fmaf
+// chain itself in registers; avx512_bf16 filters with bf16 dot products under a proven error bound
+// and re-scores the survivors with the chain (topk_bf16_filter.cpp). The tests run every level.
+void topk_search_at(Isa level, const float* queries, const uint16_t* mem_f16, int Q, int N, int d, int k,
+                    int* out_idx, float* out_score, const int* exclude = nullptr);
+const char* topk_kernel_name(Isa level);  // one line for `reco info`
+
+// The blocked search with the portable micro-kernel (= topk_search_at(Isa::portable, ...)).
 void topk_search_portable(const float* queries, const uint16_t* mem_f16, int Q, int N, int d, int k,
                           int* out_idx, float* out_score, const int* exclude = nullptr);
 
+// The plain reference (reference/topk.cpp): the definition above, one sequential fmaf chain per
+// (query, item), then a sort. O(Q·N·d) with no blocking. topk_search runs it under --impl reference.
 void topk_search_reference(const float* queries, const uint16_t* mem_f16, int Q, int N, int d, int k,
                            int* out_idx, float* out_score, const int* exclude = nullptr);
+
+// The argument checks (and error messages) every implementation shares; throws reco::Error.
+void topk_check_args(const float* queries, int Q, int N, int d, int k, const int* exclude);
 
 }  // namespace reco

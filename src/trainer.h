@@ -27,8 +27,10 @@
 
 #include "adamw.h"
 #include "checkpoint.h"
+#include "dist/data_parallel.h"
 #include "fusion.h"
 #include "fusion_train.h"
+#include "dist/sharded_memory.h"
 #include "memory.h"
 #include "neighbour_cache.h"
 
@@ -48,6 +50,9 @@ class Trainer {
 public:
     // data/mem/nb must outlive the trainer. step = steps already done (0 for a new run).
     // Checks: nb matches data and settings.k, model width == data width, batch ≤ N, opt sized.
+    Trainer(const EmbeddingFile& data, const ShardedMemory& mem, const NeighbourIndex& nb,
+            const TrainSettings& settings, FusionModel model, AdamW opt, int64_t step);
+    // The same with a one-file memory (wrapped in a ShardedMemory the trainer keeps).
     Trainer(const EmbeddingFile& data, const EmbeddingFile& mem, const NeighbourIndex& nb,
             const TrainSettings& settings, FusionModel model, AdamW opt, int64_t step);
 
@@ -67,6 +72,10 @@ public:
     void use_cuda();
     // Bring the device's weights and AdamW state back into `model` / `opt` (no-op on the CPU).
     void sync_from_device();
+    // Split every step's batch over the ranks of `c` (dist/data_parallel.h): this process loads and
+    // runs only its slice; the loss, the reduced gradients and the update are the global batch's.
+    // c must outlive the trainer; every rank must call step() the same number of times. CPU only.
+    void use_data_parallel(Collectives* c);
     ~Trainer();
 
     TrainSettings settings;
@@ -75,7 +84,10 @@ public:
 
 private:
     const EmbeddingFile& data_;
-    const EmbeddingFile& mem_;
+    Trainer(const EmbeddingFile& data, const ShardedMemory* mem, std::unique_ptr<ShardedMemory> own,
+            const NeighbourIndex& nb, const TrainSettings& settings, FusionModel model, AdamW opt, int64_t step);
+    std::unique_ptr<ShardedMemory> own_mem_;  // only for the EmbeddingFile constructor
+    const ShardedMemory* mem_;
     const NeighbourIndex& nb_;
     LrSchedule schedule_;
     LossKind loss_ = LossKind::nce;  // settings.loss; must agree with model.dims.logit_bias
@@ -87,6 +99,8 @@ private:
     FusionTrainWorkspace ws_;
     struct Gpu;                 // the CUDA state (trainer.cpp), null on the CPU
     std::unique_ptr<Gpu> gpu_;
+    Collectives* dp_ = nullptr;  // data-parallel ranks, null on one process
+    std::unique_ptr<DataParallelWorkspace> dp_ws_;
 };
 
 struct TrainLoopOptions {

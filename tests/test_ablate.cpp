@@ -15,6 +15,7 @@
 #include "ablation_grid.h"
 #include "baselines.h"
 #include "common.h"
+#include "dist/sharded_memory.h"
 #include "json.h"
 #include "memory.h"
 #include "test_util.h"
@@ -121,7 +122,8 @@ TEST_CASE("baselines: retrieved mean and query + mean equal a hand computation o
     const float s = 1.0f / std::sqrt(2.0f);
     const std::vector<float> img = {1, 0, 0, 0, s, 0, s, 0, 0, 0, 1, 0}, txt = {0, 1, 0, 0, 0, 0, 0, 1, 0, 0, 1, 0};
     write_embedding_file(t.path + "/m.safetensors", img.data(), txt.data(), 3, 4, {}, "test-clip");
-    EmbeddingFile mem(t.path + "/m.safetensors");
+    EmbeddingFile file(t.path + "/m.safetensors");
+    const ShardedMemory mem(file);
     RetrievalMode mode;
     mode.k = 2;
     // image query e0: nearest images r0 (1), r1 (0.707); fused texts e1, e3 → mean (0, .5, 0, .5)

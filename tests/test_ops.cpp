@@ -1,13 +1,19 @@
 // test_ops.cpp — the fast GEMM against the naive triple loop; activations against closed forms.
 #include <random>
+#include <string>
 #include <vector>
 
+#include "cpu_features.h"
 #include "ops.h"
 #include "test_util.h"
 
 using namespace reco;
 
-TEST_CASE("matmul_forward equals the naive reference on odd shapes") {
+TEST_CASE("matmul_forward equals the naive reference on odd shapes, at every kernel level of this CPU") {
+  for (int lv = 0; lv <= (int)isa_supported(); lv++) {
+    set_isa_limit((Isa)lv);
+    const std::string level = std::string(isa_name((Isa)lv)) + " (" + gemm_kernel_name() + ")";
+    INFO("kernel level " << level);
     std::mt19937 rng(1);
     std::normal_distribution<float> nd(0, 1);
     int shapes[][3] = {{1, 1, 1}, {3, 5, 7}, {50, 768, 768}, {77, 64, 200}, {130, 33, 65}, {8, 3072, 17}};
@@ -29,6 +35,8 @@ TEST_CASE("matmul_forward equals the naive reference on odd shapes") {
         for (size_t i = 0; i < y1.size(); i++) maxerr = std::max(maxerr, (double)std::fabs(y1[i] - y2[i]));
         CHECK(maxerr < 1e-4 * std::sqrt((double)C) + 1e-5);
     }
+  }
+  set_isa_limit(Isa::avx512_bf16);  // back to what the CPU supports
 }
 
 TEST_CASE("activations match their closed forms") {

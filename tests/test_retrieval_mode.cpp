@@ -20,6 +20,7 @@
 #include "reco_eval.h"
 #include "retrieval.h"
 #include "retrieval_mode.h"
+#include "dist/sharded_memory.h"
 #include "test_util.h"
 #include "trainer.h"
 
@@ -95,7 +96,7 @@ TEST_CASE("retrieval mode: search uni|cross and fuse cross|uni retrieve and fuse
     TmpDir t;
     const std::string mp = t.path + "/mem.safetensors";
     write_hand_memory(mp);
-    EmbeddingFile mem(mp);
+    ShardedMemory mem(mp);
     const std::vector<float> qi = basis(4, 0), qt = basis(4, 2);
     for (const Expect& e : kExpect) {
         CAPTURE(search_mode_name(e.s));
@@ -123,7 +124,8 @@ TEST_CASE("retrieval mode: the trainer's neighbours and fused inputs follow the 
     // two training pairs: (image e0, text e2) and (image e2, text e0)
     const std::vector<float> img = {1, 0, 0, 0, 0, 0, 1, 0}, txt = {0, 0, 1, 0, 1, 0, 0, 0};
     write_embedding_file(dp, img.data(), txt.data(), 2, 4, {"a", "b"}, "test-clip");
-    EmbeddingFile mem(mp), data(dp);
+    ShardedMemory mem(mp);
+    EmbeddingFile data(dp);
     // the rows each item finds: image e0 → (uni) row 0 (cross) row 1; image e2 → row 2 | row 3;
     // text e2 → (uni) row 3 (cross) row 2; text e0 → row 1 | row 0.
     const int img_row[2][2] = {{0, 2}, {1, 3}}, txt_row[2][2] = {{3, 1}, {2, 0}};  // [search][item]
@@ -178,7 +180,7 @@ TEST_CASE("retrieval mode: k = 0 runs the fusion module on the query alone, what
     TmpDir t;
     const std::string mp = t.path + "/mem.safetensors";
     write_hand_memory(mp);
-    EmbeddingFile mem(mp);
+    ShardedMemory mem(mp);
     FusionDims dims;
     dims.d = 4;
     dims.heads = 2;
@@ -194,7 +196,7 @@ TEST_CASE("retrieval mode: k = 0 runs the fusion module on the query alone, what
     fusion_forward_ref(c, dims, m.module(Modality::image), q.data(), (const float*)nullptr, 2, 0);
     for (size_t i = 0; i < got.size(); i++) CHECK(got[i] == doctest::Approx(c.out[i]).epsilon(1e-6));
     CHECK(got != q);  // the module did run
-    NeighbourIndex nb = compute_neighbours(mem, mem, k0, true);
+    NeighbourIndex nb = compute_neighbours(EmbeddingFile(mp), mem, k0, true);
     CHECK(nb.k == 0);
     CHECK(nb.img.empty());
     CHECK(k0.describe() == "k 0 (no retrieval: the query alone)");
@@ -221,7 +223,7 @@ TEST_CASE("retrieval mode: --memory-fraction searches a seeded subset exactly (b
     for (auto& x : img) x = g(rng);
     for (auto& x : txt) x = g(rng);
     write_embedding_file(mp, img.data(), txt.data(), N, d, {}, "test-clip");
-    EmbeddingFile mem(mp);
+    ShardedMemory mem(mp);
     RetrievalMode mode;
     mode.k = 4;
     mode.memory_fraction = 0.3;
@@ -357,7 +359,7 @@ TEST_CASE("eval leak: with the data as the memory, no query retrieves a row of i
     }
     const std::string mp = t.path + "/m.safetensors";
     write_embedding_file(mp, img.data(), txt.data(), n, d, caps, "test-clip");
-    EmbeddingFile mem(mp);
+    ShardedMemory mem(mp);
     RetrievalMode mode;
     mode.k = 3;
     ModeMemory mm(mem, mode);

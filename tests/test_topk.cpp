@@ -2,8 +2,10 @@
 //  * a double-precision full sort of every item (swaps allowed only where the double scores of the
 //    two items are within 1e-6, i.e. where fp32 rounding may legitimately reorder them),
 //  * exact ties from duplicated rows → lower index first, across tiles and threads,
-//  * bit-identity of the fast (AVX-512) and portable blocked kernels with the plain sequential-fma
-//    reference definition,
+//  * bit-identity of every kernel level this CPU supports (portable, AVX2, AVX-512 exact fma, and the
+//    avx512_bf16 filter + exact re-scoring) with the plain sequential-fma reference definition,
+//  * near-ties inside the bf16 filter's error bound (thousands of rows within 1e-3 of the k-th score),
+//    the filter's overflow fallback, and queries too large or too small for its bound,
 //  * exclusion, k = 1, k = N, N not a multiple of the tile, several query chunks, and the errors.
 #include <algorithm>
 #include <cmath>
@@ -20,6 +22,7 @@
 #include "test_util.h"
 #include "topk_problem.h"
 #include "topk.h"
+#include "cpu_features.h"
 
 using namespace reco;
 
@@ -83,12 +86,33 @@ void run_and_check(const Problem& p, int k, const int* exclude = nullptr) {
     topk_search_reference(p.q.data(), p.m.data(), p.Q, p.N, p.d, k, ridx.data(), rsc.data(), exclude);
     check_against_double(p, k, idx, sc, exclude);
     check_against_double(p, k, ridx, rsc, exclude);
-    // the fast and portable kernels compute the reference fma chain: bit-identical results
+    // every kernel level returns the reference fma chain's bits and the reference order
     INFO("Q=" << p.Q << " N=" << p.N << " d=" << p.d << " k=" << k);
     CHECK(idx == ridx);
     CHECK(pidx == ridx);
     CHECK(memcmp(sc.data(), rsc.data(), sc.size() * 4) == 0);
     CHECK(memcmp(psc.data(), rsc.data(), psc.size() * 4) == 0);
+    for (int lv = 1; lv <= (int)isa_supported(); lv++) {
+        const std::string level = isa_name((Isa)lv);
+        INFO("kernel level " << level);
+        topk_search_at((Isa)lv, p.q.data(), p.m.data(), p.Q, p.N, p.d, k, pidx.data(), psc.data(), exclude);
+        CHECK(pidx == ridx);
+        CHECK(memcmp(psc.data(), rsc.data(), psc.size() * 4) == 0);
+    }
+}
+
+// The same, levels and reference only (no double sort): for larger adversarial problems.
+void check_levels_bit_exact(const Problem& p, int k, const int* exclude = nullptr) {
+    std::vector<int> ridx((size_t)p.Q * k), idx((size_t)p.Q * k);
+    std::vector<float> rsc((size_t)p.Q * k), sc((size_t)p.Q * k);
+    topk_search_reference(p.q.data(), p.m.data(), p.Q, p.N, p.d, k, ridx.data(), rsc.data(), exclude);
+    for (int lv = 0; lv <= (int)isa_supported(); lv++) {
+        const std::string level = isa_name((Isa)lv);
+        INFO("Q=" << p.Q << " N=" << p.N << " d=" << p.d << " k=" << k << " kernel level " << level);
+        topk_search_at((Isa)lv, p.q.data(), p.m.data(), p.Q, p.N, p.d, k, idx.data(), sc.data(), exclude);
+        CHECK(idx == ridx);
+        CHECK(memcmp(sc.data(), rsc.data(), sc.size() * 4) == 0);
+    }
 }
 
 std::string error_of(const Problem& p, int k, const int* exclude = nullptr) {
@@ -190,4 +214,43 @@ TEST_CASE("topk: errors for k > N, k <= 0, an empty memory and non-finite querie
     CHECK(error_of(p, 1).find("query 1 has a non-finite value") != std::string::npos);
     p.q[5] = INFINITY;
     CHECK(error_of(p, 1).find("query 1 has a non-finite value") != std::string::npos);
+}
+
+TEST_CASE("topk: every kernel level on near-ties inside the bf16 filter's error bound") {
+    if (isa_supported() < Isa::avx512_bf16)
+        testutil::skip("this CPU lacks avx512_bf16: the bf16 filter level is not run (the exact levels are)");
+    // Rows 0..N-1 are one base row with single fp16 components nudged by an ulp: all scores lie
+    // within ~1e-3 of each other, far inside the filter's bound (~8e-3 at unit norm), so the filter
+    // cannot separate them and the exact re-scoring decides. Some rows are exact duplicates (ties by
+    // index). Q = 5 and 40 run the 16- and 64-lane filter kernels; exclude on the second.
+    for (int Q : {5, 40}) {
+        Problem p = random_problem(Q, 3000, 64, 100 + Q);
+        std::mt19937 rng(7);
+        for (int i = 1; i < p.N; i++) {
+            std::copy(p.m.begin(), p.m.begin() + p.d, p.m.begin() + (size_t)i * p.d);
+            if (i % 7 == 0) continue;  // an exact duplicate of row 0
+            for (int j = 0; j < 3; j++) p.m[(size_t)i * p.d + rng() % p.d] += (rng() % 2) ? 1 : -1;
+        }
+        std::vector<int> excl(Q);
+        for (int q = 0; q < Q; q++) excl[q] = (q * 37) % p.N;
+        check_levels_bit_exact(p, 10, Q == 40 ? excl.data() : nullptr);
+        check_levels_bit_exact(p, 1);
+    }
+}
+
+TEST_CASE("topk: the bf16 filter's fallbacks: too many candidates, huge and tiny queries") {
+    if (isa_supported() < Isa::avx512_bf16)
+        testutil::skip("this CPU lacks avx512_bf16: the bf16 filter level is not run (the exact levels are)");
+    // 40000 near-identical rows: more candidates than the filter keeps per query → exact kernel.
+    Problem p = random_problem(3, 40000, 16, 5);
+    for (int i = 1; i < p.N; i++) {
+        std::copy(p.m.begin(), p.m.begin() + p.d, p.m.begin() + (size_t)i * p.d);
+        p.m[(size_t)i * p.d + i % p.d] += 1 + i % 3;
+    }
+    check_levels_bit_exact(p, 5);
+    // Queries with norm > 2^60 (the bound's no-overflow premise fails) and with subnormal values
+    // (bf16 conversion flushes them: only the absolute term of the bound separates anything).
+    Problem h = random_problem(20, 500, 24, 6);
+    for (int c = 0; c < h.d; c++) h.q[c] *= 1e20f, h.q[(size_t)h.d + c] *= 1e-39f;
+    check_levels_bit_exact(h, 7);
 }

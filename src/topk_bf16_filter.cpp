@@ -1,0 +1,345 @@
+// topk_bf16_filter.cpp — exact top-k (SPEC §5) at bf16 dot-product speed: a bf16 filter with a
+// proven error bound, then exact re-scoring of the few items that could reach the top k.
+//
+// The result is bit-identical to topk_search_reference() (topk.h): every returned score is the
+// reference fmaf chain itself, recomputed for each surviving candidate; the filter only decides
+// which items need it. (The CUDA path does the same with tensor cores: kernels/topk.cu.)
+//
+// THE BOUND. For a query q (fp32) and a memory row m (fp16, exact in fp32), let S = Σ_c q_c·m_c
+// (real arithmetic), A = Σ_c |q_c·m_c| ≤ ‖q‖₂·‖m‖₂ (Cauchy–Schwarz), u = 2⁻²⁴, γ_n = n·u/(1−n·u).
+//  1. The reference R (one fmaf chain, one rounding per step) is recursive summation of exact
+//     products:                                |R − S| ≤ γ_d·A            (+ d·2⁻¹⁴⁹ for underflow)
+//  2. The filter rounds q and m to bf16 (8 significand bits, round-to-nearest-even: relative error
+//     ≤ 2⁻⁸; a query value below 2⁻¹²⁶ may become 0, an absolute error < 2⁻¹²⁶):
+//       q' = q(1+α), m' = m(1+β), |α|,|β| ≤ 2⁻⁸  ⇒  |S' − S| ≤ Σ|q m|·|α+β+αβ| ≤ (2⁻⁷ + 2⁻¹⁶)·A
+//     where S' = Σ q'_c·m'_c, and A' = Σ|q'_c m'_c| ≤ (1+2⁻⁸)²·A.
+//  3. vdpbf16ps forms each bf16·bf16 product exactly in fp32 (8+8 significand bits ≤ 24) and adds
+//     them into one fp32 accumulator per (query, row) lane, a rounding per addition, flushing
+//     results below 2⁻¹²⁶ to zero (DAZ/FTZ):    |F − S'| ≤ γ_d·A' + 2d·2⁻¹²⁶
+//  Together: |F − R| ≤ ε_d·‖q‖·‖m‖ + τ with ε_d = 2⁻⁷ + 2⁻¹⁶ + γ_d·(1 + (1+2⁻⁸)²), τ covering
+//  the underflow terms (≤ d·(65504·2⁻¹²⁶ + 2⁻¹²⁴) < 2⁻⁸⁰ for any d < 2²⁰). In code, ε is taken
+//  1% larger and 2⁻²⁰ is added to it, which covers the fp32 roundings of computing the norms, E and
+//  F ± E themselves; norms are computed rounded up. For unit vectors at d = 512: E ≈ 0.0079.
+//
+// THE SELECTION. With E = ε·‖q‖·‖m‖ + τ, every item has R ∈ [L, U] = [F − E, F + E]. Let θ be the
+// k-th largest L over all items a query may retrieve. At least k items have R ≥ L ≥ θ, so an item
+// with U < θ has R < θ and k items rank strictly above it: it is not in the top k. Each thread
+// keeps, per query, a min-heap of its k largest L (its θ_t ≤ θ) and a list of the items with
+// U ≥ θ_t at the time they were scored (θ_t only grows, so this is a superset); the merge takes the
+// global θ, keeps the candidates with U ≥ θ, re-scores them with the reference chain and sorts them
+// in the reference order. Near-ties (many items within 2E of the k-th score) only make the list
+// longer: past kCandCap entries a query falls back to the exact fp32 kernel, as does a chunk whose
+// queries are so large (‖q‖ > 2⁶⁰) that F could overflow.
+#include <immintrin.h>
+
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <vector>
+
+#include "topk_blocked.h"
+
+namespace reco {
+namespace topk_detail {
+namespace {
+
+constexpr int kCandCap = 16384;  // per query per thread before the fallback (kept ≥ 4k below)
+
+uint32_t bf16_rne(float x) {  // finite x → bf16 bits, round to nearest even
+    uint32_t b;
+    memcpy(&b, &x, 4);
+    b += 0x7FFFu + ((b >> 16) & 1u);
+    return b >> 16;
+}
+
+// Per-thread state for one chunk of queries (see THE SELECTION).
+struct FilterState {
+    int k = 0;
+    std::vector<float> lheap, thr;   // [nq][k] min-heaps of lower bounds; thr = root once full
+    std::vector<int> lsize;
+    std::vector<std::vector<std::pair<float, int>>> cand;  // per query: (U, item)
+    std::vector<char> overflow;
+    size_t cap = kCandCap;
+
+    void reset(int nq, int nq_padded, int k_) {
+        k = k_;
+        cap = std::max<size_t>(kCandCap, (size_t)4 * k);
+        lheap.assign((size_t)nq * k, 0.0f);
+        lsize.assign(nq, 0);
+        thr.assign(nq_padded + 64, std::numeric_limits<float>::infinity());
+        std::fill(thr.begin(), thr.begin() + nq, -std::numeric_limits<float>::infinity());
+        cand.resize(nq);
+        for (auto& c : cand) c.clear();
+        overflow.assign(nq, 0);
+    }
+
+    void push(int q, float L, float U, int i) {
+        float* h = &lheap[(size_t)q * k];
+        int n = lsize[q];
+        if (n < k) {  // min-heap: sift up
+            int j = n;
+            while (j > 0 && h[(j - 1) / 2] > L) h[j] = h[(j - 1) / 2], j = (j - 1) / 2;
+            h[j] = L;
+            lsize[q] = ++n;
+            if (n == k) thr[q] = h[0];
+        } else if (L > h[0]) {  // replace the root, sift down
+            int j = 0;
+            for (;;) {
+                int l = 2 * j + 1, r = l + 1, c = l;
+                if (l >= k) break;
+                if (r < k && h[r] < h[l]) c = r;
+                if (!(h[c] < L)) break;
+                h[j] = h[c];
+                j = c;
+            }
+            h[j] = L;
+            thr[q] = h[0];
+        }
+        if (overflow[q]) return;
+        auto& c = cand[q];
+        c.push_back({U, i});
+        if (c.size() >= cap) {  // drop what the grown threshold rules out; give up if still long
+            const float t = thr[q];
+            c.erase(std::remove_if(c.begin(), c.end(), [t](const std::pair<float, int>& e) { return e.first < t; }),
+                    c.end());
+            if (c.size() >= cap / 2) overflow[q] = 1, c.clear(), c.shrink_to_fit();
+        }
+    }
+};
+
+}  // namespace
+
+#pragma GCC push_options
+#pragma GCC target("avx512f,avx512bw,avx512vl,avx512dq,avx512bf16,fma,f16c,avx2")
+
+namespace {
+
+// The filter kernel: QV vectors of 16 queries × RB rows, fp32 accumulators; per step one pair of
+// components (c = 2p, 2p+1) of every lane: acc += q'[2p]·m'[2p] + q'[2p+1]·m'[2p+1] (vdpbf16ps).
+template <int QV>
+struct FilterKernel {
+    static constexpr int G = 16 * QV, RB = 24 / QV;
+
+    // fp16 rows → bf16 pairs tile[r][p] (dp = ⌈d/2⌉ pairs, a zero pads odd d) and ‖m_r‖ rounded up.
+    static void convert(const uint16_t* src, int nr, int d, int dp, uint32_t* tile, float* norm) {
+        const float f_sum = 1.0f + (float)(d + 8) * 0x1p-22f;  // covers the fp32 sum of squares' rounding
+        for (int r = 0; r < nr; r++) {
+            const uint16_t* s = src + (size_t)r * d;
+            uint32_t* t = tile + (size_t)r * dp;
+            __m512 ss = _mm512_setzero_ps();
+            for (int c0 = 0; c0 < d; c0 += 32) {
+                const int n = std::min(32, d - c0);
+                const __mmask32 m = n == 32 ? ~0u : (__mmask32)((1u << n) - 1);
+                const __m512i x = _mm512_maskz_loadu_epi16(m, s + c0);
+                const __m512 lo = _mm512_maskz_cvtph_ps(0xFFFF, _mm512_maskz_extracti64x4_epi64(0xFF, x, 0));
+                const __m512 hi = _mm512_maskz_cvtph_ps(0xFFFF, _mm512_maskz_extracti64x4_epi64(0xFF, x, 1));
+                ss = _mm512_fmadd_ps(lo, lo, ss);
+                ss = _mm512_fmadd_ps(hi, hi, ss);
+                const __m512i bf = (__m512i)_mm512_cvtne2ps_pbh(hi, lo);
+                const int np = (n + 1) / 2;
+                _mm512_mask_storeu_epi32(t + c0 / 2, np == 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << np) - 1), bf);
+            }
+            alignas(64) float lanes[16];
+            _mm512_store_ps(lanes, ss);
+            float sum = 0.0f;
+            for (int j = 0; j < 16; j++) sum += lanes[j];
+            norm[r] = std::sqrt(sum * f_sum) * (1.0f + 0x1p-20f);
+        }
+    }
+
+    static void run(const uint32_t* rows, const uint32_t* qp, int dp, float* out) {
+        __m512 acc[RB][QV];
+#pragma GCC unroll 24
+        for (int r = 0; r < RB; r++)
+#pragma GCC unroll 4
+            for (int v = 0; v < QV; v++) acc[r][v] = _mm512_setzero_ps();
+        for (int p = 0; p < dp; p++) {
+            __m512bh q[QV];
+#pragma GCC unroll 4
+            for (int v = 0; v < QV; v++) q[v] = (__m512bh)_mm512_load_si512(qp + (size_t)p * G + 16 * v);
+#pragma GCC unroll 24
+            for (int r = 0; r < RB; r++) {
+                const __m512bh m = (__m512bh)_mm512_set1_epi32((int)rows[(size_t)r * dp + p]);
+#pragma GCC unroll 4
+                for (int v = 0; v < QV; v++) acc[r][v] = _mm512_dpbf16_ps(acc[r][v], q[v], m);
+            }
+        }
+#pragma GCC unroll 24
+        for (int r = 0; r < RB; r++)
+#pragma GCC unroll 4
+            for (int v = 0; v < QV; v++) _mm512_store_ps(out + r * G + 16 * v, acc[r][v]);
+    }
+
+    // Offer every (row, lane) whose upper bound reaches the lane's threshold. eq[l] = ε·‖q_l‖.
+    static void select(const float* out, int rows, int i0, int q0, const float* mn, const float* eq, float tau,
+                       FilterState& st, const int* excl) {
+        for (int r = 0; r < rows; r++) {
+            const float* sr = out + r * G;
+            const int i = i0 + r;
+            const __m512 mr = _mm512_set1_ps(mn[r]), vt = _mm512_set1_ps(tau);
+            for (int v = 0; v < QV; v++) {
+                const __m512 e = _mm512_fmadd_ps(_mm512_loadu_ps(eq + q0 + 16 * v), mr, vt);
+                const __m512 u = _mm512_add_ps(_mm512_load_ps(sr + 16 * v), e);
+                __mmask16 m = _mm512_cmp_ps_mask(u, _mm512_loadu_ps(&st.thr[q0 + 16 * v]), _CMP_GE_OQ);
+                while (m) {
+                    const int l = __builtin_ctz(m) + 16 * v;
+                    m &= m - 1;
+                    if (excl && excl[q0 + l] == i) continue;
+                    const float el = std::fma(eq[q0 + l], mn[r], tau);
+                    st.push(q0 + l, sr[l] - el, sr[l] + el, i);
+                }
+            }
+        }
+    }
+};
+
+// The reference chain for one (query, row): fmaf over c in order, fp16 converted exactly.
+float exact_score(const float* q, const uint16_t* m, int d) {
+    float acc = 0.0f;
+    int c = 0;
+    alignas(64) float mf[16];
+    for (; c + 16 <= d; c += 16) {
+        _mm512_store_ps(mf, _mm512_maskz_cvtph_ps(0xFFFF, _mm256_loadu_si256((const __m256i*)(m + c))));
+        for (int j = 0; j < 16; j++) acc = std::fma(q[c + j], mf[j], acc);
+    }
+    for (; c < d; c++) acc = std::fma(q[c], _cvtsh_ss(m[c]), acc);
+    return acc;
+}
+
+template <int QV>
+void search_filtered(const float* queries, const uint16_t* mem, int Q, int N, int d, int k, int* out_idx,
+                     float* out_score, const int* exclude) {
+    using K = FilterKernel<QV>;
+    constexpr int G = K::G, RB = K::RB;
+    static_assert(kTileRows % RB == 0, "tile rows must be a multiple of the kernel's row block");
+    const int T = omp_get_max_threads();
+    const int ntiles = (N + kTileRows - 1) / kTileRows, dp = (d + 1) / 2;
+    long long chunk = std::min<long long>(kChunkQueries, std::max<long long>(G, (1LL << 24) / ((long long)T * k)));
+    chunk = std::max<long long>(G, chunk / G * G);
+    const double gamma = d * 0x1p-24 / (1.0 - d * 0x1p-24);
+    const float eps = (float)(1.01 * (0x1p-7 + 0x1p-16 + gamma * (1.0 + (1.0 + 0x1p-8) * (1.0 + 0x1p-8))) + 0x1p-20);
+    const float tau = 0x1p-80f;
+
+    std::vector<FilterState> states(T);
+    std::vector<int> fallback;  // queries (global index) the exact kernel answers
+    for (int q0 = 0; q0 < Q; q0 += (int)chunk) {
+        const int nq = (int)std::min<long long>(chunk, Q - q0);
+        const int ngroups = (nq + G - 1) / G;
+        // ε·‖q‖ per query, rounded up; a query too large for the bound's no-overflow premise → exact path.
+        std::vector<float> eq((size_t)ngroups * G + 64, 0.0f);
+        bool too_large = false;
+        for (int l = 0; l < nq; l++) {
+            const float* x = queries + (size_t)(q0 + l) * d;
+            double s = 0;
+            for (int c = 0; c < d; c++) s += (double)x[c] * x[c];
+            const double n = std::sqrt(s) * (1.0 + 1e-12);
+            if (n > 0x1p60) too_large = true;
+            eq[l] = (float)(eps * n * (1.0 + 1e-6));
+        }
+        if (too_large) {
+            for (int l = 0; l < nq; l++) fallback.push_back(q0 + l);
+            continue;
+        }
+        // Pack the chunk's queries as bf16 pairs: qp[g][p][l] = (q'[2p], q'[2p+1]) of lane l.
+        Aligned<uint32_t> qp((size_t)ngroups * dp * G);
+        for (int g = 0; g < ngroups; g++)
+            for (int l = 0; l < G && g * G + l < nq; l++) {
+                const float* x = queries + (size_t)(q0 + g * G + l) * d;
+                for (int p = 0; p < dp; p++) {
+                    const uint32_t lo = bf16_rne(x[2 * p]), hi = 2 * p + 1 < d ? bf16_rne(x[2 * p + 1]) : 0;
+                    qp.p[((size_t)g * dp + p) * G + l] = lo | hi << 16;
+                }
+            }
+        const int* excl = exclude ? exclude + q0 : nullptr;
+        const int nslices = ntiles >= 2 * T ? 1 : std::min(ngroups, T);
+        const int nitems = ntiles * nslices;
+        for (FilterState& s : states) s.reset(nq, ngroups * G, k);
+        #pragma omp parallel num_threads(T)
+        {
+            FilterState& st = states[omp_get_thread_num()];
+            Aligned<uint32_t> tile((size_t)kTileRows * dp);
+            Aligned<float> out((size_t)RB * G), norm(kTileRows);
+            #pragma omp for schedule(dynamic, 1)
+            for (int item = 0; item < nitems; item++) {
+                const int t = item / nslices, slice = item % nslices;
+                const int g_begin = (int)((long long)slice * ngroups / nslices);
+                const int g_end = (int)((long long)(slice + 1) * ngroups / nslices);
+                const int r0 = t * kTileRows, nr = std::min(kTileRows, N - r0);
+                const int nr_padded = (nr + RB - 1) / RB * RB;
+                K::convert(mem + (size_t)r0 * d, nr, d, dp, tile.p, norm.p);
+                memset(tile.p + (size_t)nr * dp, 0, (size_t)(nr_padded - nr) * dp * sizeof(uint32_t));
+                for (int g = g_begin; g < g_end; g++) {
+                    const uint32_t* qg = qp.p + (size_t)g * dp * G;
+                    for (int rb = 0; rb < nr_padded; rb += RB) {
+                        K::run(tile.p + (size_t)rb * dp, qg, dp, out.p);
+                        K::select(out.p, std::min(RB, nr - rb), r0 + rb, g * G, norm.p + rb, eq.data(), tau, st,
+                                  excl);
+                    }
+                }
+            }
+        }
+
+        // Merge: global θ per query, surviving candidates re-scored with the reference chain.
+        std::vector<char> fell(nq, 0);
+        #pragma omp parallel for schedule(dynamic, 16)
+        for (int q = 0; q < nq; q++) {
+            std::vector<float> lows;
+            bool over = false;
+            for (int t = 0; t < T; t++) {
+                over = over || states[t].overflow[q];
+                lows.insert(lows.end(), states[t].lheap.begin() + (size_t)q * k,
+                            states[t].lheap.begin() + (size_t)q * k + states[t].lsize[q]);
+            }
+            if (over || (int)lows.size() < k) { fell[q] = 1; continue; }
+            std::nth_element(lows.begin(), lows.begin() + (k - 1), lows.end(), std::greater<float>());
+            const float theta = lows[k - 1];
+            std::vector<std::pair<float, int>> sc;
+            const float* x = queries + (size_t)(q0 + q) * d;
+            for (int t = 0; t < T; t++)
+                for (const auto& c : states[t].cand[q])
+                    if (c.first >= theta) sc.push_back({exact_score(x, mem + (size_t)c.second * d, d), c.second});
+            if ((int)sc.size() < k) { fell[q] = 1; continue; }  // cannot happen (see THE SELECTION); be safe
+            std::partial_sort(sc.begin(), sc.begin() + k, sc.end(),
+                              [](const std::pair<float, int>& a, const std::pair<float, int>& b) {
+                                  return better(a.first, a.second, b.first, b.second);
+                              });
+            for (int j = 0; j < k; j++) {
+                out_idx[(size_t)(q0 + q) * k + j] = sc[j].second;
+                out_score[(size_t)(q0 + q) * k + j] = sc[j].first;
+            }
+        }
+        for (int q = 0; q < nq; q++)
+            if (fell[q]) fallback.push_back(q0 + q);
+    }
+    states.clear();
+
+    // Queries the filter could not settle: the exact fp32 kernel, on a gathered sub-problem.
+    if (!fallback.empty()) {
+        const int nf = (int)fallback.size();
+        std::vector<float> fq((size_t)nf * d);
+        std::vector<int> fx(exclude ? nf : 0), fi((size_t)nf * k);
+        std::vector<float> fs((size_t)nf * k);
+        for (int j = 0; j < nf; j++) {
+            memcpy(&fq[(size_t)j * d], queries + (size_t)fallback[j] * d, (size_t)d * sizeof(float));
+            if (exclude) fx[j] = exclude[fallback[j]];
+        }
+        search_exact_avx512(fq.data(), mem, nf, N, d, k, fi.data(), fs.data(), exclude ? fx.data() : nullptr);
+        for (int j = 0; j < nf; j++) {
+            memcpy(out_idx + (size_t)fallback[j] * k, &fi[(size_t)j * k], (size_t)k * sizeof(int));
+            memcpy(out_score + (size_t)fallback[j] * k, &fs[(size_t)j * k], (size_t)k * sizeof(float));
+        }
+    }
+}
+
+}  // namespace
+
+void search_filtered_bf16(const float* queries, const uint16_t* mem, int Q, int N, int d, int k, int* out_idx,
+                          float* out_score, const int* exclude) {
+    if (Q <= 16) search_filtered<1>(queries, mem, Q, N, d, k, out_idx, out_score, exclude);
+    else search_filtered<4>(queries, mem, Q, N, d, k, out_idx, out_score, exclude);
+}
+
+}  // namespace topk_detail
+}  // namespace reco
+
+#pragma GCC pop_options
