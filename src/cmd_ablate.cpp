@@ -5,7 +5,7 @@
 //       no --data: the built-in synthetic benchmark (docs/synthetic.md), one generated benchmark per
 //       seed in DIR/data-seed<S>/ (train, memory, test = eval.safetensors, val.safetensors);
 //       [--caption-noise R] [--memory-noise S] [--concepts-per-group N] [--train-per-concept N]
-//       [--memory-per-concept N] change it.
+//       [--memory-per-concept N] change it. --jobs J (default 2) runs J seeds at once (threads).
 //   reco ablate --data EMB --memory MEM --eval EMB [--val EMB] [--model DIR] --out DIR ...
 //       your embedding files (classes of --eval/--val = their distinct captions, as `reco eval
 //       zeroshot`); seeds vary the training seed and the memory subsets. --eval must not be the memory.
@@ -20,12 +20,15 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <climits>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <memory>
+#include <mutex>
+#include <thread>
 
 #include <omp.h>
 
@@ -132,6 +135,9 @@ static int run_ablate(Args& a, int, char**) {
             if (a.has(opt)) fail("--%s applies to the synthetic benchmark (no --data)", opt);
     }
     const int seeds = a.get_int("seeds", 3), k = a.get_int("k", 10);
+    if (!synthetic && a.has("jobs") && a.get_int("jobs", 1) != 1)
+        fail("--jobs applies to the synthetic benchmark (your files are shared by every seed: one at a time)");
+    const int jobs = synthetic ? std::max(1, std::min(a.get_int("jobs", 2), seeds)) : 1;
     if (seeds < 1) fail("--seeds must be at least 1");
     if (k < 1) fail("--k must be at least 1 (the grid adds k = 0 itself)");
     make_dir(out);
@@ -152,7 +158,8 @@ static int run_ablate(Args& a, int, char**) {
     long long done = 0, ran = 0;
     double ran_seconds = 0;
     const auto t0 = std::chrono::steady_clock::now();
-    for (int seed = 1; seed <= seeds; seed++) {
+    std::mutex lock;  // guards the counters above and stderr when seeds run in parallel
+    auto run_seed = [&](int seed) {
         SeedFiles f;
         if (synthetic) {
             f = synthetic_files(scfg, seed, out);
@@ -199,9 +206,12 @@ static int run_ablate(Args& a, int, char**) {
             CellResult r;
             if (!read_cell(path, key, r)) {
                 const auto c0 = std::chrono::steady_clock::now();
-                const double eta = ran > 0 ? ran_seconds / ran * (double)(total - done) : 0;
-                fprintf(stderr, "ablate: cell %lld/%lld  seed %d  %-28s %s\n", done + 1, total, seed, cell.id.c_str(),
-                        ran > 0 ? strformat("ETA %.0fs", eta).c_str() : "");
+                {
+                    std::lock_guard<std::mutex> g(lock);
+                    const double eta = ran > 0 ? ran_seconds / ran * (double)(total - done) / jobs : 0;
+                    fprintf(stderr, "ablate: cell %lld/%lld  seed %d  %-28s %s\n", done + 1, total, seed,
+                            cell.id.c_str(), ran > 0 ? strformat("ETA %.0fs", eta).c_str() : "");
+                }
                 TrainLoopOptions o;
                 o.progress = false;
                 o.log = nullptr;
@@ -233,16 +243,47 @@ static int run_ablate(Args& a, int, char**) {
                 }
                 r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - c0).count();
                 write_cell(path, r);
+                std::lock_guard<std::mutex> g(lock);
                 ran++;
                 ran_seconds += r.seconds;
             }
             results[cell.id] = r;
+            std::lock_guard<std::mutex> g(lock);
             done++;
         }
-        report.seeds.push_back(seed);
-        report.results.push_back(results);
-        if (report.grid.empty()) report.grid = grid0;
+        return results;
+    };
+    // Seeds in parallel (synthetic only: each seed has its own files, so no two threads write the
+    // same neighbour cache); each thread runs its OpenMP regions on one thread.
+    std::vector<std::map<std::string, CellResult>> per_seed(seeds);
+    if (jobs == 1) {
+        for (int seed = 1; seed <= seeds; seed++) per_seed[seed - 1] = run_seed(seed);
+    } else {
+        std::atomic<int> next{1};
+        std::exception_ptr error;
+        std::vector<std::thread> threads;
+        const bool one_thread = !getenv("OMP_NUM_THREADS");
+        for (int j = 0; j < jobs; j++)
+            threads.emplace_back([&] {
+                if (one_thread) omp_set_num_threads(1);
+                for (int seed; (seed = next++) <= seeds;) {
+                    try {
+                        per_seed[seed - 1] = run_seed(seed);
+                    } catch (...) {
+                        std::lock_guard<std::mutex> g(lock);
+                        if (!error) error = std::current_exception();
+                        next = seeds + 1;  // stop the other workers after their current seed
+                    }
+                }
+            });
+        for (std::thread& t : threads) t.join();
+        if (error) std::rethrow_exception(error);
     }
+    for (int seed = 1; seed <= seeds; seed++) {
+        report.seeds.push_back(seed);
+        report.results.push_back(per_seed[seed - 1]);
+    }
+    report.grid = grid0;
     const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     const std::string md = write_ablation_report(out, report);
     printf("%s", md.c_str());
@@ -254,13 +295,13 @@ static int run_ablate(Args& a, int, char**) {
 }
 
 REGISTER_COMMAND(ablate,
-                 "ablate --out DIR [--seeds 3] [--steps N] [--k 10] [--batch 256] [--lr 1e-3] [--heads 8] [--no-plots]\n"
+                 "ablate --out DIR [--seeds 3] [--jobs 2] [--steps N] [--k 10] [--batch 256] [--lr 1e-3] [--heads 8] [--no-plots]\n"
                  "                  [--data EMB --memory MEM --eval EMB [--val EMB] [--model DIR]]\n"
                  "                  no --data: the synthetic benchmark [--caption-noise R] [--memory-noise S]\n"
                  "                  [--concepts-per-group N] [--train-per-concept N] [--memory-per-concept N]\n"
                  "                  trains and scores the paper's ablation grid; finished cells are cached in DIR",
                  run_ablate,
-                 {"out", "seeds", "steps", "k", "batch", "lr", "heads", "data", "memory", "eval", "val", "model",
+                 {"out", "seeds", "jobs", "steps", "k", "batch", "lr", "heads", "data", "memory", "eval", "val", "model",
                   "caption-noise", "memory-noise", "concepts-per-group", "train-per-concept", "memory-per-concept"},
                  {"no-plots"});
 
