@@ -331,7 +331,9 @@ static TrainOutcome train(Args& a, const TrainJob& job) {
                                RECO_NCCL ? "not every rank has a CUDA device"
                                          : "this build has no NCCL (tools/get_nccl.sh, then make)");
     } else if (resolve_device(a.get("device", "auto")) == Device::CUDA) {
-        if (loss == LossKind::sigmoid) {
+        if (s.k == 0) {
+            dist::root_eprintf("note: the k = 0 control (no neighbours) trains on the CPU\n");
+        } else if (loss == LossKind::sigmoid) {
             dist::root_eprintf("note: the sigmoid loss has no CUDA kernels yet; training on the CPU\n");
         } else {
             trainer.use_cuda();
