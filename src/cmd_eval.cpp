@@ -10,7 +10,8 @@
 //       Image→text and text→image recall@1/5/10 over EMB's N pairs (the paired item among all N),
 //       frozen vs RECO (both sides refined).
 // When EMB is the memory file itself, each query excludes its own pair from retrieval (the same
-// rule as training), so an item cannot simply look up its own caption.
+// rule as training), so an item cannot simply look up its own caption; in zero-shot evaluation it
+// also excludes every item of its own class (their captions are the class's prompt: issue 10's leak).
 #include <cstdio>
 #include <memory>
 
@@ -73,14 +74,15 @@ static int eval_zeroshot(Args& a) {
     if (from != "captions") fail("--labels-from %s: only 'captions' is supported", from.c_str());
     EvalInputs in = open_inputs(a);
     CaptionClasses cls = classes_from_captions(*in.data);
-    std::vector<int> cls_exclude;
-    if (in.self) for (int f : cls.first) cls_exclude.push_back(f);
-    ZeroShotResult z = zeroshot_eval(in.ck.model, *in.searched, rows(*in.data, true), cls.label, cls.prompt_emb,
-                                     (int)cls.names.size(), in.self ? in.exclude.data() : nullptr,
-                                     in.self ? cls_exclude.data() : nullptr);
+    // data == memory: every memory row carries its caption's class, and the class's prompt IS that
+    // text, so a query must not see any row of its own class (not only its own pair): issue 10
+    ZeroShotResult z = in.self ? zeroshot_eval(in.ck.model, *in.searched, rows(*in.data, true), cls.label,
+                                               cls.prompt_emb, (int)cls.names.size(), cls.label)
+                               : zeroshot_eval(in.ck.model, *in.searched, rows(*in.data, true), cls.label,
+                                               cls.prompt_emb, (int)cls.names.size());
     printf("zero-shot classification: %d images, %d classes (captions of %s), memory %s (%d pairs), k=%d%s\n", z.n,
            z.classes, in.data->path().c_str(), in.mem->path().c_str(), in.mem->n(), in.k,
-           in.self ? ", own pair excluded" : "");
+           in.self ? ", own pair and every item of the query's own class excluded" : "");
     printf("  %-26s %7s\n", "method", "top-1");
     printf("  %-26s %6.2f%%\n", "frozen CLIP", z.frozen);
     printf("  %-26s %6.2f%%\n", "RECO refine image", z.image);

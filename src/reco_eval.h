@@ -28,6 +28,11 @@ void reco_refine(const FusionModel& fusion, const EmbeddingFile& mem, Modality m
 void reco_refine(const FusionModel& fusion, const ModeMemory& mem, Modality m, std::vector<float>& emb, int n,
                  const int* exclude = nullptr);
 
+// The same, never letting query q retrieve a memory row carrying its own label (row_label[r] ==
+// query_label[q]; retrieval.h retrieve_excluding_labels): evaluation with the data as the memory.
+void reco_refine(const FusionModel& fusion, const ModeMemory& mem, Modality m, std::vector<float>& emb, int n,
+                 const int* query_label, const std::vector<int>& row_label);
+
 // Index of the best class per image: argmax_c img[i]·cls[c], ties → lower c.
 std::vector<int> classify_top1(const float* img, int n, const float* cls, int C, int d);
 double accuracy_pct(const std::vector<int>& pred, const std::vector<int>& label);
@@ -44,6 +49,13 @@ ZeroShotResult zeroshot_eval(const FusionModel& fusion, const EmbeddingFile& mem
 ZeroShotResult zeroshot_eval(const FusionModel& fusion, const ModeMemory& mem, const std::vector<float>& img,
                              const std::vector<int>& label, const std::vector<float>& cls, int C,
                              const int* img_exclude = nullptr, const int* cls_exclude = nullptr);
+
+// When the evaluation data is the memory, every memory row carries a label (its caption's class):
+// an image of class c must not retrieve rows of class c (their texts ARE c's prompt), nor may c's
+// prompt retrieve them (its own copies). row_label [mem n], img labels = `label`, prompt c → c.
+ZeroShotResult zeroshot_eval(const FusionModel& fusion, const ModeMemory& mem, const std::vector<float>& img,
+                             const std::vector<int>& label, const std::vector<float>& cls, int C,
+                             const std::vector<int>& row_label);
 
 struct RecallResult {
     double i2t[3] = {0, 0, 0}, t2i[3] = {0, 0, 0};  // recall@1, @5, @10 in percent

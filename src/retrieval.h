@@ -31,4 +31,12 @@ std::vector<float> gather_fusion_inputs(const EmbeddingFile& mem, Modality m, co
 Neighbours retrieve(const ModeMemory& mem, Modality m, const float* queries, int Q, const int* exclude = nullptr);
 std::vector<float> gather_fusion_inputs(const ModeMemory& mem, Modality m, const Neighbours& nb);
 
+// Retrieval that never shows a query its own label through the memory (evaluation with the data as
+// the memory): query q never retrieves a row r with row_label[r] == query_label[q] (labels ≥ 0;
+// -1 = no label, never excluded). The exact top-k over the remaining rows: searches k + (the
+// largest number of rows one label has) and drops the excluded ones. Errors when fewer than k rows
+// remain for some query.
+Neighbours retrieve_excluding_labels(const ModeMemory& mem, Modality m, const float* queries, int Q,
+                                     const int* query_label, const std::vector<int>& row_label);
+
 }  // namespace reco

@@ -193,6 +193,7 @@ TrainLoopResult train_loop(Trainer& t, const TrainLoopOptions& o) {
         const float loss = t.step();
         r.losses.push_back(loss);
         const int64_t n = t.steps_done();  // 1-based number of the step just done
+        if (o.on_step) o.on_step(t, n, loss, std::chrono::duration<double>(clock::now() - t0).count());
         if (o.log_every > 0 && (n % o.log_every == 0 || n == end)) {
             fprintf(o.log, "step %lld loss %.9g\n", (long long)n, (double)loss);
             fflush(o.log);

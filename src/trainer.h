@@ -18,6 +18,7 @@
 // have (given the same thread count: OpenMP work is split statically).
 #pragma once
 #include <csignal>
+#include <functional>
 #include <memory>
 #include <cstdint>
 #include <cstdio>
@@ -56,6 +57,8 @@ public:
     void batch_items(int64_t step, std::vector<int>& items);
     // One training step; returns the loss of the batch before the update.
     float step();
+    // The learning rate of step s (0-based) under the run's schedule.
+    double lr_at(int64_t s) const { return schedule_.lr_at(s); }
     // Checkpoint with the AdamW moments (resumable), atomically (syncs from the GPU first).
     void save(const std::string& path);
     // Run the steps on the CUDA backend (FusionGpu: parameters, gradients and AdamW moments on the
@@ -94,6 +97,9 @@ struct TrainLoopOptions {
     FILE* log = stdout;       // where step lines go
     bool progress = true;     // the progress line on stderr
     const volatile std::sig_atomic_t* interrupt = nullptr;  // set (by a signal handler) → save, stop
+    // called after every step with the number of steps done, that step's loss and the seconds since
+    // the loop started (metrics, periodic evaluation: train_metrics.h)
+    std::function<void(Trainer&, int64_t steps_done, float loss, double seconds)> on_step;
 };
 
 struct TrainLoopResult {

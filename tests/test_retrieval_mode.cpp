@@ -338,3 +338,69 @@ TEST_CASE("retrieval mode cli: train --search cross --fuse uni is stored; eval w
     CHECK(run_cmd(bin + "train --resume " + ck + " --steps 3 --search uni", &out) == 1);
     CHECK(contains(out, "differ from the checkpoint's (search cross, fuse uni, k 3)"));
 }
+
+TEST_CASE("eval leak: with the data as the memory, no query retrieves a row of its own label (brute force over the rest)") {
+    // 3 classes x 4 items; images of class c cluster around e_c, every text of class c IS c's prompt
+    // (what `reco eval zeroshot --data M --memory M` sees): the nearest images are the own class's.
+    TmpDir t;
+    const int C = 3, per = 4, n = C * per, d = 6;
+    std::mt19937_64 rng(9);
+    std::normal_distribution<float> g(0.0f, 0.2f);
+    std::vector<float> img(n * d), txt(n * d);
+    std::vector<int> label(n);
+    std::vector<std::string> caps;
+    for (int i = 0; i < n; i++) {
+        label[i] = i % C;
+        for (int j = 0; j < d; j++) img[i * d + j] = (j == label[i] ? 1.0f : 0.0f) + g(rng);
+        for (int j = 0; j < d; j++) txt[i * d + j] = j == 3 + label[i] ? 1.0f : 0.1f;
+        caps.push_back("class " + std::to_string(label[i]));
+    }
+    const std::string mp = t.path + "/m.safetensors";
+    write_embedding_file(mp, img.data(), txt.data(), n, d, caps, "test-clip");
+    EmbeddingFile mem(mp);
+    RetrievalMode mode;
+    mode.k = 3;
+    ModeMemory mm(mem, mode);
+    std::vector<float> q(img.begin(), img.end());
+    for (int i = 0; i < n; i++) mem.image_row(i, q.data() + i * d);
+    // without the exclusion the own class is what is found (the leak)
+    Neighbours leaky = retrieve(mm, Modality::image, q.data(), n);
+    int same = 0;
+    for (int i = 0; i < n; i++)
+        for (int j = 0; j < 3; j++) same += label[leaky.idx[i * 3 + j]] == label[i];
+    CHECK(same >= n * 2);
+    Neighbours nb = retrieve_excluding_labels(mm, Modality::image, q.data(), n, label.data(), label);
+    for (int i = 0; i < n; i++) {
+        std::vector<std::pair<float, int>> s;
+        std::vector<float> row(d);
+        for (int r = 0; r < n; r++) {
+            if (label[r] == label[i]) continue;
+            mem.image_row(r, row.data());
+            float acc = 0;
+            for (int j = 0; j < d; j++) acc = std::fmaf(q[i * d + j], row[j], acc);
+            s.push_back({acc, r});
+        }
+        std::sort(s.begin(), s.end(), [](auto& x, auto& y) { return x.first > y.first || (x.first == y.first && x.second < y.second); });
+        for (int j = 0; j < 3; j++) {
+            CHECK(label[nb.idx[i * 3 + j]] != label[i]);
+            CHECK(nb.idx[i * 3 + j] == s[j].second);
+        }
+    }
+    // the class prompts too: prompt c never retrieves (its own copies in) class c
+    std::vector<float> prompts(C * d);
+    std::vector<int> cl(C);
+    for (int c = 0; c < C; c++) {
+        mem.text_row(c, prompts.data() + c * d);
+        cl[c] = c;
+    }
+    Neighbours pt = retrieve_excluding_labels(mm, Modality::text, prompts.data(), C, cl.data(), label);
+    for (int c = 0; c < C; c++)
+        for (int j = 0; j < 3; j++) CHECK(label[pt.idx[c * 3 + j]] != c);
+    // too few rows left is an error, not a short list
+    RetrievalMode big = mode;
+    big.k = 9;
+    CHECK(contains(testutil::error_of([&] {
+                       retrieve_excluding_labels(ModeMemory(mem, big), Modality::image, q.data(), n, label.data(), label);
+                   }),
+                   "once the rows of its own label are excluded (k=9)"));
+}
