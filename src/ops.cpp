@@ -127,13 +127,17 @@ void gelu_inplace(float* x, size_t n) {
     for (size_t i = 0; i < n; i++) x[i] = 0.5f * x[i] * (1.0f + std::erf(x[i] * (float)M_SQRT1_2));
 }
 
-// 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))), PyTorch's gelu(approximate="tanh") in fp32.
+// 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))), PyTorch's gelu(approximate="tanh") in fp32, written as
+// x / (1 + e^(−2u)) with u = √(2/π)·(x + 0.044715·x³) — the same function, since ½(1 + tanh u) = σ(2u) —
+// so it vectorises through exp_approx (std::tanh is a scalar libm call: 30% of SigLIP's image time).
+// Within 1.1e-7·max(1, |x|) of the std::tanh form (tests/test_ops.cpp); large |x| saturate to x and 0.
 void gelu_tanh_inplace(float* x, size_t n) {
     const float k = 0.7978845608028654f;  // sqrt(2/pi)
-    #pragma omp parallel for if (n > 65536)
+    #pragma omp parallel for simd if (n > 65536)
     for (size_t i = 0; i < n; i++) {
         const float v = x[i];
-        x[i] = 0.5f * v * (1.0f + std::tanh(k * (v + 0.044715f * v * v * v)));
+        const float u = k * (v + 0.044715f * v * v * v);
+        x[i] = v / (1.0f + exp_approx(-2.0f * u));
     }
 }
 

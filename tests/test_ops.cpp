@@ -1,4 +1,5 @@
 // test_ops.cpp — the fast GEMM against the naive triple loop; activations against closed forms.
+#include <cmath>
 #include <random>
 #include <string>
 #include <vector>
@@ -80,4 +81,22 @@ TEST_CASE("exp_approx and quick_gelu: NaN in gives NaN out, ±Inf is clamped, no
     CHECK(std::isnan(x[6]));
     CHECK(x[3] == INFINITY);
     CHECK(x[0] == doctest::Approx(1.0 / (1.0 + std::exp(-1.702))).epsilon(1e-6));
+}
+
+TEST_CASE("gelu_tanh (vectorised x/(1+e^-2u) form) matches the std::tanh definition") {
+    std::vector<float> x;
+    for (float v = -12.0f; v <= 12.0f; v += 0.00731f) x.push_back(v);
+    for (float v : {-100.0f, -30.0f, 0.0f, 30.0f, 100.0f, 1e-20f, -1e-20f}) x.push_back(v);
+    std::vector<float> y = x;
+    gelu_tanh_inplace(y.data(), y.size());
+    double worst = 0;
+    for (size_t i = 0; i < x.size(); i++) {
+        const double v = x[i], want = 0.5 * v * (1.0 + std::tanh(0.7978845608028654 * (v + 0.044715 * v * v * v)));
+        worst = std::max(worst, std::fabs(y[i] - want) / std::max(1.0, std::fabs(v)));
+    }
+    INFO("worst error relative to max(1,|x|): " << worst);
+    CHECK(worst < 2e-7);  // reaches 1.1e-7
+    float nan = NAN;
+    gelu_tanh_inplace(&nan, 1);
+    CHECK(std::isnan(nan));
 }
