@@ -100,3 +100,39 @@ TEST_CASE("gelu_tanh (vectorised x/(1+e^-2u) form) matches the std::tanh definit
     gelu_tanh_inplace(&nan, 1);
     CHECK(std::isnan(nan));
 }
+
+TEST_CASE("matmul_forward_packed with bf16 weights stays within the bf16 rounding bound of the naive fp32 product") {
+    if (isa_supported() < Isa::avx512_bf16)
+        testutil::skip("this CPU lacks avx512_bf16: bf16 packing falls back to fp32 (covered by the fp32 test)");
+    std::mt19937 rng(3);
+    std::normal_distribution<float> nd(0, 1);
+    // tower shapes (C = 768, 3072) and odd edges (C odd: a zero-padded last pair; N, OC not tile multiples)
+    int shapes[][3] = {{50, 768, 768}, {13, 3072, 70}, {7, 33, 5}, {1, 1, 1}};
+    for (auto& s : shapes) {
+        const int N = s[0], C = s[1], OC = s[2];
+        std::vector<float> x((size_t)N * C), w((size_t)OC * C), b(OC), y((size_t)N * OC), ref((size_t)N * OC);
+        for (auto& v : x) v = nd(rng);
+        for (auto& v : w) v = nd(rng);
+        for (auto& v : b) v = nd(rng);
+        PackedWeight pw;
+        pack_weight(pw, w.data(), OC, C, Precision::bf16);
+        REQUIRE(!pw.bf16.empty());
+        matmul_forward_packed(y.data(), x.data(), pw, b.data(), N);
+        matmul_forward_naive(ref.data(), x.data(), w.data(), b.data(), N, C, OC);
+        // |error| ≤ (2^-7 + 2^-16)·Σ|x·w| (both operands rounded to bf16, products exact in fp32)
+        //          + γ_C·Σ|x·w| + |b|·u (fp32 accumulation), with γ_C ≈ C·2^-24
+        double worst = 0, nonzero = 0;
+        for (int n = 0; n < N; n++)
+            for (int o = 0; o < OC; o++) {
+                double A = 0;
+                for (int c = 0; c < C; c++) A += std::fabs((double)x[(size_t)n * C + c] * w[(size_t)o * C + c]);
+                const double bound = (0x1p-7 + 0x1p-16 + 2.0 * C * 0x1p-24) * A + std::fabs(b[o]) * 0x1p-23;
+                const double err = std::fabs((double)y[(size_t)n * OC + o] - ref[(size_t)n * OC + o]);
+                worst = std::max(worst, err / bound);
+                nonzero = std::max(nonzero, err);
+            }
+        INFO("N=" << N << " C=" << C << " OC=" << OC << " worst error / bound " << worst);
+        CHECK(worst <= 1.0);
+        if (C > 1) CHECK(nonzero > 0);  // the bf16 path really ran (fp32 would be near-exact)
+    }
+}
