@@ -15,7 +15,7 @@ using namespace reco;
 static void usage(FILE* f) {
     fprintf(f, "reco — Retrieval-Enhanced Contrastive vision-text models (RECO) on frozen CLIP\n\nusage:\n");
     for (auto& kv : command_registry()) fprintf(f, "  reco %s\n", kv.second.usage);
-    fprintf(f, "\nevery command accepts --device auto|cpu|cuda. See README.md.\n");
+    fprintf(f, "\nevery command accepts --device auto|cpu|cuda; those that run a tower also --precision fp32|bf16\n(CPU GEMMs in bf16 with fp32 accumulation where the CPU has avx512_bf16; default fp32). See README.md.\n");
 }
 
 // OpenMP threads that wait at a barrier spin by default (libgomp's active wait policy). When the
@@ -47,6 +47,7 @@ int main(int argc, char** argv) {
     try {
         std::vector<std::string> vo = cmd.value_opts, fo = cmd.flag_opts;
         vo.push_back("device");
+        vo.push_back("precision");
         fo.push_back("help");
         Args args(argc - 2, argv + 2, vo, fo);
         if (args.has("help")) {
