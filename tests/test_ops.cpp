@@ -83,6 +83,32 @@ TEST_CASE("exp_approx and quick_gelu: NaN in gives NaN out, ±Inf is clamped, no
     CHECK(x[0] == doctest::Approx(1.0 / (1.0 + std::exp(-1.702))).epsilon(1e-6));
 }
 
+TEST_CASE("quick_gelu and gelu_tanh at every kernel level match their closed forms in double") {
+  for (int lv = 0; lv <= (int)isa_supported(); lv++) {
+    set_isa_limit((Isa)lv);
+    const std::string level = isa_name((Isa)lv);
+    std::vector<float> x;
+    for (float v = -100.0f; v <= 100.0f; v += 0.0173f) x.push_back(v);
+    x.push_back(NAN);
+    std::vector<float> q = x, t = x;
+    quick_gelu_inplace(q.data(), q.size());
+    gelu_tanh_inplace(t.data(), t.size());
+    double wq = 0, wt = 0;
+    for (size_t i = 0; i + 1 < x.size(); i++) {
+        const double v = x[i];
+        wq = std::max(wq, std::fabs(q[i] - v / (1.0 + std::exp(-1.702 * v))) / std::max(1.0, std::fabs(v)));
+        wt = std::max(wt, std::fabs(t[i] - 0.5 * v * (1.0 + std::tanh(0.7978845608028654 * (v + 0.044715 * v * v * v)))) /
+                              std::max(1.0, std::fabs(v)));
+    }
+    INFO("level " << level << ": worst error relative to max(1,|x|): quick_gelu " << wq << ", gelu_tanh " << wt);
+    CHECK(wq < 2e-7);
+    CHECK(wt < 2e-7);
+    CHECK(std::isnan(q.back()));
+    CHECK(std::isnan(t.back()));
+  }
+  set_isa_limit(Isa::avx512_bf16);
+}
+
 TEST_CASE("gelu_tanh (vectorised x/(1+e^-2u) form) matches the std::tanh definition") {
     std::vector<float> x;
     for (float v = -12.0f; v <= 12.0f; v += 0.00731f) x.push_back(v);
