@@ -42,6 +42,8 @@ void layernorm_forward(float* out, const float* inp, const float* w, const float
     }
 }
 
+static void exp_shifted_inplace(float* a, int n, float shift, float* sum);  // a = e^(a − shift), below
+
 // Core with an explicit row stride for q/k/v (C for separate buffers, 3C for packed qkv).
 static void attention_core(float* out, const float* q, const float* k, const float* v, size_t stride,
                            int B, int T, int C, int NH, bool causal) {
@@ -67,7 +69,7 @@ static void attention_core(float* out, const float* q, const float* k, const flo
                         if (s > maxv) maxv = s;
                     }
                     float sum = 0;
-                    for (int j = 0; j < jmax; j++) { att[j] = std::exp(att[j] - maxv); sum += att[j]; }
+                    exp_shifted_inplace(att.data(), jmax, maxv, &sum);
                     float inv = 1.0f / sum;
                     float* oi = out + ((size_t)b * T + i) * C + h * hd;
                     for (int d = 0; d < hd; d++) oi[d] = 0;
@@ -157,8 +159,34 @@ static void sigmoid_gate_avx512(float* x, size_t n, float a, float b) {
         _mm512_storeu_ps(x + 16 * i, _mm512_div_ps(v, _mm512_add_ps(_mm512_set1_ps(1.0f), exp_approx16(arg))));
     }
 }
+
+// a[j] = e^(a[j] − shift) for j < n, *sum = Σ a[j] (the softmax numerators of one attention row).
+static void exp_shifted_avx512(float* a, int n, float shift, float* sum) {
+    __m512 acc = _mm512_setzero_ps();
+    const __m512 sh = _mm512_set1_ps(shift);
+    int j = 0;
+    for (; j + 16 <= n; j += 16) {
+        const __m512 e = exp_approx16(_mm512_sub_ps(_mm512_loadu_ps(a + j), sh));
+        _mm512_storeu_ps(a + j, e);
+        acc = _mm512_add_ps(acc, e);
+    }
+    if (j < n) {
+        const __mmask16 m = (__mmask16)((1u << (n - j)) - 1);
+        const __m512 e = exp_approx16(_mm512_sub_ps(_mm512_maskz_loadu_ps(m, a + j), sh));
+        _mm512_mask_storeu_ps(a + j, m, e);
+        acc = _mm512_add_ps(acc, _mm512_maskz_mov_ps(m, e));
+    }
+    *sum = _mm512_reduce_add_ps(acc);
+}
 #pragma GCC diagnostic pop
 #pragma GCC pop_options
+
+static void exp_shifted_inplace(float* a, int n, float shift, float* sum) {
+    if (isa_active() >= Isa::avx512) return exp_shifted_avx512(a, n, shift, sum);
+    float s = 0;
+    for (int j = 0; j < n; j++) s += (a[j] = std::exp(a[j] - shift));
+    *sum = s;
+}
 
 void quick_gelu_inplace(float* x, size_t n) {
     size_t done = 0;
