@@ -6,8 +6,9 @@
 // text_emb_*.npy, float16 or float32 (N, d), row i of both from pair i). Rows are L2-normalised
 // and stored as fp16; captions (optional) are one per line, exactly N lines. Nothing is written
 // unless everything checks out (the output is written atomically).
-// With several --image-npy/--text-npy (and as many --captions), paired in the order given, every
-// pair becomes one shard DIR/shard-0000i.safetensors of a sharded memory in --out DIR (the published LAION layout, img_emb_0.npy ... img_emb_N.npy, in one command);
+// With several --image-npy/--text-npy (and as many --captions), paired in the order given, or with
+// --out naming an existing directory (one without memory files), every pair becomes one shard
+// DIR/shard-0000i.safetensors of a sharded memory in --out DIR (the published LAION layout, img_emb_0.npy ... img_emb_N.npy, in one command);
 // all inputs are checked before the first shard is written.
 //
 //   reco memory split --memory M --parts P --out DIR
@@ -17,6 +18,7 @@
 #include <vector>
 
 #include <memory>
+#include <sys/stat.h>
 
 #include "cli.h"
 #include "common.h"
@@ -94,7 +96,8 @@ static int run_import_npy(Args& a) {
     if (!caps.empty() && caps.size() != imgs.size())
         fail("memory import-npy: %zu --captions for %zu embedding pairs (give one per pair, or none)", caps.size(),
              imgs.size());
-    const bool to_dir = imgs.size() > 1;
+    struct stat st;
+    const bool to_dir = imgs.size() > 1 || (stat(out.c_str(), &st) == 0 && S_ISDIR(st.st_mode));
     if (to_dir) prepare_shard_dir(out);  // before reading anything
     else check_output_path(out, "--out");
     std::vector<NpyPair> pairs;
