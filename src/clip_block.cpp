@@ -31,13 +31,13 @@ void clip_block_forward(const ClipLayer& L, const ClipTowerConfig& cfg, float* x
     residual_add(x, ws.proj.data(), (size_t)N * C);
 }
 
-void pack_layers_for_cpu(std::vector<ClipLayer>& layers, const ClipTowerConfig& t) {
+void pack_layers_for_cpu(std::vector<ClipLayer>& layers, const ClipTowerConfig& t, Precision precision) {
     const int C = t.hidden, M = t.mlp;
     for (ClipLayer& L : layers) {
-        pack_weight(L.qkv_p, L.qkv_w.data(), 3 * C, C);
-        pack_weight(L.out_p, L.out_w.data(), C, C);
-        pack_weight(L.fc1_p, L.fc1_w.data(), M, C);
-        pack_weight(L.fc2_p, L.fc2_w.data(), C, M);
+        pack_weight(L.qkv_p, L.qkv_w.data(), 3 * C, C, precision);
+        pack_weight(L.out_p, L.out_w.data(), C, C, precision);
+        pack_weight(L.fc1_p, L.fc1_w.data(), M, C, precision);
+        pack_weight(L.fc2_p, L.fc2_w.data(), C, M, precision);
     }
 }
 

@@ -45,7 +45,7 @@ void for_each_layer_tensor(const std::string& pre, int64_t C, int64_t M, ClipLay
 }
 
 // Repack the four GEMM weights of every layer for the CPU GEMM.
-void pack_layers_for_cpu(std::vector<ClipLayer>& layers, const ClipTowerConfig& t);
+void pack_layers_for_cpu(std::vector<ClipLayer>& layers, const ClipTowerConfig& t, Precision precision = Precision::fp32);
 size_t layer_parameter_count(const ClipLayer& L);
 
 // im2col for a patch conv (stride = kernel = P) over pixels [B,3,S,S]: row (b, gy·G+gx) holds the

@@ -19,8 +19,9 @@ struct ClipEncoder::Gpu {
 #endif
 };
 
-ClipEncoder::ClipEncoder(const std::string& model_dir, const std::string& device)
+ClipEncoder::ClipEncoder(const std::string& model_dir, const std::string& device, Precision precision)
     : model_(ClipModel::load(model_dir)), tok_(Tokenizer::from_model_dir(model_dir)) {
+    model_.precision = precision;
     pre_.size = model_.cfg.image_size;  // CLIPImageProcessor: shortest side, centre crop, OpenAI mean/std
     if (resolve_device(device) == Device::CUDA) {
 #if RECO_GPU_TOWERS

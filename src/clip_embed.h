@@ -14,7 +14,7 @@ namespace reco {
 class ClipEncoder : public Encoder {
 public:
     // Loads DIR (model + tokenizer). device: "auto" | "cpu" | "cuda" (see device.h).
-    ClipEncoder(const std::string& model_dir, const std::string& device = "auto");
+    ClipEncoder(const std::string& model_dir, const std::string& device = "auto", Precision precision = Precision::fp32);
     ~ClipEncoder() override;
 
     const ClipModel& model() const { return model_; }

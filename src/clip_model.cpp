@@ -124,12 +124,12 @@ ClipModel ClipModel::load(const std::string& dir) {
 void ClipModel::pack_for_cpu() const {
     static std::mutex mu;
     std::lock_guard<std::mutex> lock(mu);
-    if (!vision.patch_p.data.empty()) return;  // already packed
+    if (vision.patch_p.panels > 0) return;  // already packed
     {
         auto& self = const_cast<ClipModel&>(*this);
-        pack_layers_for_cpu(self.vision.layers, cfg.vision);
-        pack_layers_for_cpu(self.text.layers, cfg.text);
-        pack_weight(self.vision.patch_p, vision.patch_w.data(), cfg.vision.hidden, 3 * cfg.patch * cfg.patch);
+        pack_layers_for_cpu(self.vision.layers, cfg.vision, precision);
+        pack_layers_for_cpu(self.text.layers, cfg.text, precision);
+        pack_weight(self.vision.patch_p, vision.patch_w.data(), cfg.vision.hidden, 3 * cfg.patch * cfg.patch, precision);
     }
 }
 

@@ -67,6 +67,7 @@ struct ClipModel {
     float logit_scale = 4.6052f;  // log(100) by default; read from the checkpoint
     std::string dir;              // where it was loaded from
     std::string name;             // "_name_or_path" from config.json, else the directory name
+    Precision precision = Precision::fp32;  // of the CPU GEMMs, fixed when pack_for_cpu packs (ops.h)
 
     // Load DIR/config.json + DIR/model.safetensors; every tensor is checked against the config.
     static ClipModel load(const std::string& dir);

@@ -96,7 +96,7 @@ static int run_classify(Args& a, int, char**) {
         fail("--refine must be image, text, both or none (got '%s')", refine_mode.c_str());
     if (!use_reco && refine_mode != "none") fail("--refine %s needs --memory and --fusion", refine_mode.c_str());
 
-    std::unique_ptr<Encoder> encoder = Encoder::open(model_dir_or_default(a), a.get("device", "auto"));
+    std::unique_ptr<Encoder> encoder = Encoder::open(model_dir_or_default(a), a.get("device", "auto"), a.get("precision", "fp32"));
     Encoder& enc = *encoder;
     const int E = enc.dim(), L = (int)labels.size(), N = (int)images.size();
     float scale = std::exp(enc.logit_scale());

@@ -22,7 +22,7 @@ static int run_embed(Args& a, int, char**) {
     }
     if (!a.positional().empty()) fail("unexpected argument '%s' (use --image FILE or --text STRING)", a.positional()[0].c_str());
     if (order.empty()) fail("nothing to embed: give --image FILE and/or --text STRING (or --pairs TSV --out FILE)");
-    std::unique_ptr<Encoder> encoder = Encoder::open(model_dir_or_default(a), a.get("device", "auto"));
+    std::unique_ptr<Encoder> encoder = Encoder::open(model_dir_or_default(a), a.get("device", "auto"), a.get("precision", "fp32"));
     Encoder& enc = *encoder;
     auto ie = enc.embed_image_files(images);
     auto te = enc.embed_texts(texts);

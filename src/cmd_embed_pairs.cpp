@@ -26,7 +26,7 @@ int cmd_embed_pairs(Args& a) {
     const int batch = a.get_int("batch", 64);
     if (batch < 1) fail("--batch must be at least 1");
     std::vector<PairRow> rows = read_pairs_tsv(tsv, skip_bad);
-    std::unique_ptr<Encoder> encoder = Encoder::open(model_dir_or_default(a), a.get("device", "auto"));
+    std::unique_ptr<Encoder> encoder = Encoder::open(model_dir_or_default(a), a.get("device", "auto"), a.get("precision", "fp32"));
     Encoder& enc = *encoder;
     const int E = enc.dim(), S = enc.image_size();
     const size_t per = (size_t)3 * S * S;

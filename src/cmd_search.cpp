@@ -86,7 +86,7 @@ static int run_search(Args& a, int, char**) {
     ShardedMemory mem(a.get("memory"));
     if (k < 1) fail("--k must be at least 1");
     if (k > mem.n()) fail("--k %d is larger than the memory %s (%d items)", k, mem.path().c_str(), mem.n());
-    std::unique_ptr<Encoder> encoder = Encoder::open(model_dir_or_default(a), a.get("device", "auto"));
+    std::unique_ptr<Encoder> encoder = Encoder::open(model_dir_or_default(a), a.get("device", "auto"), a.get("precision", "fp32"));
     Encoder& enc = *encoder;
     check_compatible("memory " + mem.path(), mem.d(), mem.model(), "model " + enc.dir(), enc.dim(),
                      enc.name());

@@ -12,10 +12,12 @@
 
 namespace reco {
 
-std::unique_ptr<Encoder> Encoder::open(const std::string& model_dir, const std::string& device) {
+std::unique_ptr<Encoder> Encoder::open(const std::string& model_dir, const std::string& device,
+                                       const std::string& precision) {
+    const Precision p = parse_precision(precision);
     if (detect_family(model_dir) == ModelFamily::siglip)
-        return std::unique_ptr<Encoder>(new SiglipEncoder(model_dir, device));
-    return std::unique_ptr<Encoder>(new ClipEncoder(model_dir, device));
+        return std::unique_ptr<Encoder>(new SiglipEncoder(model_dir, device, p));
+    return std::unique_ptr<Encoder>(new ClipEncoder(model_dir, device, p));
 }
 
 Encoder::~Encoder() = default;

@@ -18,7 +18,9 @@ class Encoder {
 public:
     // The family from DIR/config.json, then that family's encoder (model + tokenizer + preprocessing).
     // device: "auto" | "cpu" | "cuda" (device.h).
-    static std::unique_ptr<Encoder> open(const std::string& model_dir, const std::string& device = "auto");
+    // precision: "fp32" (default, the parity path) | "bf16" (CPU tower GEMMs in bf16, fp32 accumulation; ops.h).
+    static std::unique_ptr<Encoder> open(const std::string& model_dir, const std::string& device = "auto",
+                                         const std::string& precision = "fp32");
     virtual ~Encoder();
 
     virtual ModelFamily family() const = 0;

@@ -19,6 +19,7 @@
 
 #include "cpu_features.h"
 #include "impl.h"
+#include "common.h"
 #include "ops.h"
 #include "reference/reference.h"
 
@@ -120,6 +121,53 @@ static void micro_kernel_avx512(int kc, const float* ap, const float* wp, float*
 }
 #pragma GCC pop_options
 
+// bf16: ap holds pairs ap[kp·MR + r] = (inp[n0+r][c0+2kp], inp[n0+r][c0+2kp+1]) as bf16, wp pairs
+// wp[kp·NR + j]; kpc = number of pairs. Each vdpbf16ps adds both products of a pair into the fp32 lane.
+static void micro_kernel_bf16(int kpc, const uint32_t* ap, const uint32_t* wp, float* c, int ldc, bool accumulate,
+                              const float* bias) __attribute__((target("avx512f,avx512bf16")));
+static void micro_kernel_bf16(int kpc, const uint32_t* ap, const uint32_t* wp, float* c, int ldc, bool accumulate,
+                              const float* bias) {
+    __m512 acc[MR][4];
+#pragma GCC unroll 6
+    for (int r = 0; r < MR; r++)
+#pragma GCC unroll 4
+        for (int v = 0; v < 4; v++)
+            acc[r][v] = accumulate ? _mm512_loadu_ps(c + (size_t)r * ldc + 16 * v)
+                        : bias     ? _mm512_loadu_ps(bias + 16 * v)
+                                   : _mm512_setzero_ps();
+    for (int k = 0; k < kpc; k++) {
+        __m512bh w[4];
+#pragma GCC unroll 4
+        for (int v = 0; v < 4; v++) w[v] = (__m512bh)_mm512_loadu_si512(wp + (size_t)k * NR + 16 * v);
+        const uint32_t* a = ap + (size_t)k * MR;
+#pragma GCC unroll 6
+        for (int r = 0; r < MR; r++) {
+            const __m512bh x = (__m512bh)_mm512_set1_epi32((int)a[r]);
+#pragma GCC unroll 4
+            for (int v = 0; v < 4; v++) acc[r][v] = _mm512_dpbf16_ps(acc[r][v], x, w[v]);
+        }
+    }
+#pragma GCC unroll 6
+    for (int r = 0; r < MR; r++)
+#pragma GCC unroll 4
+        for (int v = 0; v < 4; v++) _mm512_storeu_ps(c + (size_t)r * ldc + 16 * v, acc[r][v]);
+}
+
+// fp32 → bf16 bits, round to nearest even (finite values; NaN stays NaN).
+static inline uint32_t to_bf16(float x) {
+    uint32_t b;
+    memcpy(&b, &x, 4);
+    if ((b & 0x7F800000u) == 0x7F800000u) return (b >> 16) | ((b & 0xFFFF) ? 0x40 : 0);
+    return (b + 0x7FFFu + ((b >> 16) & 1u)) >> 16;
+}
+
+Precision parse_precision(const std::string& s) {
+    if (s == "fp32") return Precision::fp32;
+    if (s == "bf16") return Precision::bf16;
+    fail("--precision %s: expected fp32 (default, exact parity path) or bf16", s.c_str());
+}
+const char* precision_name(Precision p) { return p == Precision::bf16 ? "bf16" : "fp32"; }
+
 static MicroKernel micro_kernel_for(Isa level) {
     if (level >= Isa::avx512) return micro_kernel_avx512;
     if (level >= Isa::avx2) return micro_kernel_avx2;
@@ -147,11 +195,27 @@ static void pack_rows(float* ap, const float* inp, int C, int n0, int n_end, int
     }
 }
 
-void pack_weight(PackedWeight& pw, const float* weight, int OC, int C) {
+void pack_weight(PackedWeight& pw, const float* weight, int OC, int C, Precision precision) {
     pw.OC = OC;
     pw.C = C;
     pw.weight = weight;
     pw.panels = (OC + NR - 1) / NR;
+    pw.data.clear();
+    pw.bf16.clear();
+    if (precision == Precision::bf16 && isa_active() >= Isa::avx512_bf16) {
+        const int CP = (C + 1) / 2;
+        pw.bf16.assign((size_t)pw.panels * CP * NR, 0u);
+        #pragma omp parallel for schedule(static)
+        for (int p = 0; p < pw.panels; p++) {
+            uint32_t* dst = pw.bf16.data() + (size_t)p * CP * NR;
+            for (int j = 0; j < NR && p * NR + j < OC; j++) {
+                const float* src = weight + (size_t)(p * NR + j) * C;
+                for (int cp = 0; cp < CP; cp++)
+                    dst[(size_t)cp * NR + j] = to_bf16(src[2 * cp]) | (2 * cp + 1 < C ? to_bf16(src[2 * cp + 1]) << 16 : 0u);
+            }
+        }
+        return;
+    }
     pw.data.assign((size_t)pw.panels * C * NR, 0.0f);
     #pragma omp parallel for schedule(static)
     for (int p = 0; p < pw.panels; p++) {
@@ -163,16 +227,12 @@ void pack_weight(PackedWeight& pw, const float* weight, int OC, int C) {
     }
 }
 
-void matmul_forward_packed(float* out, const float* inp, const PackedWeight& pw, const float* bias, int N) {
-    if (impl() == Impl::reference) return matmul_reference(out, inp, pw.weight, bias, N, pw.C, pw.OC);
-    const MicroKernel micro_kernel = micro_kernel_for(isa_active());
-    const int C = pw.C, OC = pw.OC, panels = pw.panels;
-    if (N <= 0 || OC <= 0) return;
-    if (C <= 0) {
-        for (int n = 0; n < N; n++)
-            for (int o = 0; o < OC; o++) out[(size_t)n * OC + o] = bias ? bias[o] : 0.0f;
-        return;
-    }
+// The blocked driver over "units" of the inner dimension (fp32: one C value; bf16: a pair of them).
+// pack(ap, n_begin, n_end, u0, ku) packs rows [n_begin, n_end) × units [u0, u0+ku) into MR-row strips;
+// kernel(ku, strip, wp, c, ldc, accumulate, bias) is a micro-kernel of the contract above.
+template <class T, class Pack, class Kernel>
+static void gemm_driver(float* out, const T* wdata, int CU, int KCU, const float* bias, int N, int OC, int panels,
+                        Pack pack, Kernel kernel) {
     std::vector<float> bias_pad;
     if (bias) {
         bias_pad.assign((size_t)panels * NR, 0.0f);
@@ -183,31 +243,31 @@ void matmul_forward_packed(float* out, const float* inp, const PackedWeight& pw,
     // One parallel region; tasks own disjoint output tiles, so no barrier between K slices.
     #pragma omp parallel
     {
-        std::vector<float> ap((size_t)MC * KC);  // this thread's packed input block
+        std::vector<T> ap((size_t)MC * KCU);  // this thread's packed input block
         #pragma omp for schedule(dynamic, 1)
         for (int task = 0; task < row_blocks * groups; task++) {
             const int rb = task / groups, g = task % groups;
             const int n_begin = rb * MC, n_end = std::min(N, n_begin + MC);
             const int p_end = std::min(panels, (g + 1) * NP);
-            for (int c0 = 0; c0 < C; c0 += KC) {
-                const int kc = std::min(KC, C - c0);
-                const bool accumulate = c0 > 0;
-                pack_rows(ap.data(), inp, C, n_begin, n_end, c0, kc);
+            for (int u0 = 0; u0 < CU; u0 += KCU) {
+                const int ku = std::min(KCU, CU - u0);
+                const bool accumulate = u0 > 0;
+                pack(ap.data(), n_begin, n_end, u0, ku);
                 for (int p = g * NP; p < p_end; p++) {
-                    const float* wpp = pw.data.data() + ((size_t)p * C + c0) * NR;
+                    const T* wpp = wdata + ((size_t)p * CU + u0) * NR;
                     const float* bp = bias ? bias_pad.data() + (size_t)p * NR : nullptr;
                     const int o0 = p * NR, ocols = std::min(NR, OC - o0);
                     for (int n0 = n_begin; n0 < n_end; n0 += MR) {
                         const int rows = std::min(MR, n_end - n0);
-                        const float* aps = ap.data() + (size_t)(n0 - n_begin) * kc;
+                        const T* aps = ap.data() + (size_t)(n0 - n_begin) * ku;
                         if (rows == MR && ocols == NR) {
-                            micro_kernel(kc, aps, wpp, out + (size_t)n0 * OC + o0, OC, accumulate, bp);
+                            kernel(ku, aps, wpp, out + (size_t)n0 * OC + o0, OC, accumulate, bp);
                         } else {  // edge tile through a padded temporary
                             float tmp[MR * NR] = {};
                             if (accumulate)
                                 for (int r = 0; r < rows; r++)
                                     memcpy(tmp + r * NR, out + (size_t)(n0 + r) * OC + o0, ocols * sizeof(float));
-                            micro_kernel(kc, aps, wpp, tmp, NR, accumulate, bp);
+                            kernel(ku, aps, wpp, tmp, NR, accumulate, bp);
                             for (int r = 0; r < rows; r++)
                                 memcpy(out + (size_t)(n0 + r) * OC + o0, tmp + r * NR, ocols * sizeof(float));
                         }
@@ -216,6 +276,63 @@ void matmul_forward_packed(float* out, const float* inp, const PackedWeight& pw,
             }
         }
     }
+}
+
+// inp [N, C] → bf16 pairs [N, CP] (CP = ⌈C/2⌉, a zero pads odd C), round to nearest even; once per
+// product, in parallel (vcvtne2ps2bf16 over 32 values at a time).
+__attribute__((target("avx512f,avx512bw,avx512bf16")))
+static void convert_rows_bf16(uint32_t* dst, const float* inp, int N, int C) {
+    const int CP = (C + 1) / 2;
+    #pragma omp parallel for schedule(static)
+    for (int n = 0; n < N; n++) {
+        const float* src = inp + (size_t)n * C;
+        uint32_t* d = dst + (size_t)n * CP;
+        int c = 0;
+        for (; c + 32 <= C; c += 32)
+            _mm512_storeu_si512(d + c / 2, (__m512i)_mm512_cvtne2ps_pbh(_mm512_loadu_ps(src + c + 16), _mm512_loadu_ps(src + c)));
+        for (; c < C; c += 2) d[c / 2] = to_bf16(src[c]) | (c + 1 < C ? to_bf16(src[c + 1]) << 16 : 0u);
+    }
+}
+
+// Pack rows [n0, n_end) × pairs [p0, p0+kp) of the converted rows (stride CP) into MR-row strips.
+static void pack_rows_bf16(uint32_t* ap, const uint32_t* rows, int CP, int n0, int n_end, int p0, int kp) {
+    for (int s0 = n0; s0 < n_end; s0 += MR) {
+        const int nr = std::min(MR, n_end - s0);
+        for (int r = 0; r < MR; r++) {
+            if (r < nr) {
+                const uint32_t* src = rows + (size_t)(s0 + r) * CP + p0;
+                for (int k = 0; k < kp; k++) ap[(size_t)k * MR + r] = src[k];
+            } else {
+                for (int k = 0; k < kp; k++) ap[(size_t)k * MR + r] = 0u;
+            }
+        }
+        ap += (size_t)kp * MR;
+    }
+}
+
+void matmul_forward_packed(float* out, const float* inp, const PackedWeight& pw, const float* bias, int N) {
+    if (impl() == Impl::reference) return matmul_reference(out, inp, pw.weight, bias, N, pw.C, pw.OC);
+    const int C = pw.C, OC = pw.OC, panels = pw.panels;
+    if (N <= 0 || OC <= 0) return;
+    if (C <= 0) {
+        for (int n = 0; n < N; n++)
+            for (int o = 0; o < OC; o++) out[(size_t)n * OC + o] = bias ? bias[o] : 0.0f;
+        return;
+    }
+    if (!pw.bf16.empty()) {  // packed for bf16 (only where the CPU has avx512_bf16)
+        const int CP = (C + 1) / 2;
+        std::vector<uint32_t> rows((size_t)N * CP);
+        convert_rows_bf16(rows.data(), inp, N, C);
+        gemm_driver<uint32_t>(
+            out, pw.bf16.data(), CP, KC / 2, bias, N, OC, panels,
+            [&](uint32_t* ap, int n0, int n1, int u0, int ku) { pack_rows_bf16(ap, rows.data(), CP, n0, n1, u0, ku); },
+            micro_kernel_bf16);
+        return;
+    }
+    gemm_driver<float>(
+        out, pw.data.data(), C, KC, bias, N, OC, panels,
+        [&](float* ap, int n0, int n1, int u0, int ku) { pack_rows(ap, inp, C, n0, n1, u0, ku); },
+        micro_kernel_for(isa_active()));
 }
 
 void matmul_forward(float* out, const float* inp, const float* weight, const float* bias, int N, int C, int OC) {

@@ -5,6 +5,8 @@
 // NH = heads. Linear weights are PyTorch's [out, in] layout, so y = x·Wᵀ + b.
 #pragma once
 #include <cstddef>
+#include <cstdint>
+#include <string>
 #include <vector>
 
 namespace reco {
@@ -14,13 +16,21 @@ namespace reco {
 void matmul_forward(float* out, const float* inp, const float* weight, const float* bias,
                     int N, int C, int OC);
 
+// GEMM precision of the towers: fp32 (default, the parity path) or bf16 weights and activations with
+// fp32 accumulation (avx512_bf16 vdpbf16ps; falls back to fp32 where the CPU lacks it).
+enum class Precision { fp32, bf16 };
+Precision parse_precision(const std::string& s);  // "fp32" | "bf16", else reco::Error naming the choices
+const char* precision_name(Precision p);
+
 // W[OC,C] repacked once into the GEMM's panel layout (gemm.cpp), for weights used many times.
 struct PackedWeight {
     int OC = 0, C = 0, panels = 0;
-    std::vector<float> data;  // [panels][C][NR]
+    std::vector<float> data;      // fp32: [panels][C][NR]
+    std::vector<uint32_t> bf16;   // bf16 (when packed so): [panels][⌈C/2⌉][NR] pairs (W[o][2p], W[o][2p+1])
     const float* weight = nullptr;  // the unpacked W [OC,C] it came from (its owner keeps it; --impl reference)
 };
-void pack_weight(PackedWeight& pw, const float* weight, int OC, int C);
+// precision bf16 packs the bf16 pairs instead of fp32 when isa_active() has avx512_bf16.
+void pack_weight(PackedWeight& pw, const float* weight, int OC, int C, Precision precision = Precision::fp32);
 void matmul_forward_packed(float* out, const float* inp, const PackedWeight& pw, const float* bias, int N);
 const char* gemm_kernel_name();  // the micro-kernel matmul_forward runs on this CPU (run-time dispatch)
 

@@ -111,43 +111,53 @@ struct FilterState {
 
 #pragma GCC push_options
 #pragma GCC target("avx512f,avx512bw,avx512vl,avx512dq,avx512bf16,fma,f16c,avx2")
+// GCC 12's own avx512fintrin.h trips -Wmaybe-uninitialized (its `__m512 __Y = __Y;` idiom) when the
+// intrinsics are inlined into a target-pragma function: a false positive, silenced for this file.
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 
 namespace {
 
-// The filter kernel: QV vectors of 16 queries × RB rows, fp32 accumulators; per step one pair of
+// fp16 rows → bf16 pairs tile[r][p] (row stride dpp = ⌈d/32⌉·16 pairs, zeros past d) and ‖m_r‖
+// rounded up.
+void convert_tile_bf16(const uint16_t* src, int nr, int d, int dpp, uint32_t* tile, float* norm) {
+    const float f_sum = 1.0f + (float)(d + 8) * 0x1p-22f;  // covers the fp32 sum of squares' rounding
+    for (int r = 0; r < nr; r++) {
+        const uint16_t* s = src + (size_t)r * d;
+        uint32_t* t = tile + (size_t)r * dpp;
+        __m512 ss = _mm512_setzero_ps();
+        for (int c0 = 0; c0 < d; c0 += 32) {
+            const int n = std::min(32, d - c0);
+            const __mmask32 m = n == 32 ? ~0u : (__mmask32)((1u << n) - 1);
+            _mm_prefetch((const char*)(s + c0) + 4096, _MM_HINT_T0);  // (the end of a tile runs past it: harmless)
+            const __m512i x = n == 32 ? _mm512_loadu_si512(s + c0) : _mm512_maskz_loadu_epi16(m, s + c0);
+            const __m512 lo = _mm512_maskz_cvtph_ps(0xFFFF, _mm512_maskz_extracti64x4_epi64(0xFF, x, 0));
+            const __m512 hi = _mm512_maskz_cvtph_ps(0xFFFF, _mm512_maskz_extracti64x4_epi64(0xFF, x, 1));
+            ss = _mm512_fmadd_ps(lo, lo, ss);
+            ss = _mm512_fmadd_ps(hi, hi, ss);
+            _mm512_store_si512(t + c0 / 2, (__m512i)_mm512_cvtne2ps_pbh(hi, lo));
+        }
+        alignas(64) float lanes[16];
+        _mm512_store_ps(lanes, ss);
+        float sum = 0.0f;
+        for (int j = 0; j < 16; j++) sum += lanes[j];
+        norm[r] = std::sqrt(sum * f_sum) * (1.0f + 0x1p-20f);
+    }
+}
+
+// The filter kernel for batches: QV vectors of 16 queries × RB rows, fp32 accumulators; per step one pair of
 // components (c = 2p, 2p+1) of every lane: acc += q'[2p]·m'[2p] + q'[2p+1]·m'[2p+1] (vdpbf16ps).
 template <int QV>
 struct FilterKernel {
     static constexpr int G = 16 * QV, RB = 24 / QV;
 
-    // fp16 rows → bf16 pairs tile[r][p] (dp = ⌈d/2⌉ pairs, a zero pads odd d) and ‖m_r‖ rounded up.
-    static void convert(const uint16_t* src, int nr, int d, int dp, uint32_t* tile, float* norm) {
-        const float f_sum = 1.0f + (float)(d + 8) * 0x1p-22f;  // covers the fp32 sum of squares' rounding
-        for (int r = 0; r < nr; r++) {
-            const uint16_t* s = src + (size_t)r * d;
-            uint32_t* t = tile + (size_t)r * dp;
-            __m512 ss = _mm512_setzero_ps();
-            for (int c0 = 0; c0 < d; c0 += 32) {
-                const int n = std::min(32, d - c0);
-                const __mmask32 m = n == 32 ? ~0u : (__mmask32)((1u << n) - 1);
-                const __m512i x = _mm512_maskz_loadu_epi16(m, s + c0);
-                const __m512 lo = _mm512_maskz_cvtph_ps(0xFFFF, _mm512_maskz_extracti64x4_epi64(0xFF, x, 0));
-                const __m512 hi = _mm512_maskz_cvtph_ps(0xFFFF, _mm512_maskz_extracti64x4_epi64(0xFF, x, 1));
-                ss = _mm512_fmadd_ps(lo, lo, ss);
-                ss = _mm512_fmadd_ps(hi, hi, ss);
-                const __m512i bf = (__m512i)_mm512_cvtne2ps_pbh(hi, lo);
-                const int np = (n + 1) / 2;
-                _mm512_mask_storeu_epi32(t + c0 / 2, np == 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << np) - 1), bf);
-            }
-            alignas(64) float lanes[16];
-            _mm512_store_ps(lanes, ss);
-            float sum = 0.0f;
-            for (int j = 0; j < 16; j++) sum += lanes[j];
-            norm[r] = std::sqrt(sum * f_sum) * (1.0f + 0x1p-20f);
-        }
+    // qp[p][l]: the pair p of lane l (queries of one group, zero lanes pad).
+    static size_t pack_size(int dpp) { return (size_t)dpp * G; }
+    static void pack(const uint32_t* qrows, int lanes, int dpp, uint32_t* qp) {
+        for (int l = 0; l < lanes; l++)
+            for (int p = 0; p < dpp; p++) qp[(size_t)p * G + l] = qrows[(size_t)l * dpp + p];
     }
 
-    static void run(const uint32_t* rows, const uint32_t* qp, int dp, float* out) {
+    static void run(const uint32_t* rows, const uint32_t* qp, int dp, int dpp, int, float* out) {
         __m512 acc[RB][QV];
 #pragma GCC unroll 24
         for (int r = 0; r < RB; r++)
@@ -159,7 +169,7 @@ struct FilterKernel {
             for (int v = 0; v < QV; v++) q[v] = (__m512bh)_mm512_load_si512(qp + (size_t)p * G + 16 * v);
 #pragma GCC unroll 24
             for (int r = 0; r < RB; r++) {
-                const __m512bh m = (__m512bh)_mm512_set1_epi32((int)rows[(size_t)r * dp + p]);
+                const __m512bh m = (__m512bh)_mm512_set1_epi32((int)rows[(size_t)r * dpp + p]);
 #pragma GCC unroll 4
                 for (int v = 0; v < QV; v++) acc[r][v] = _mm512_dpbf16_ps(acc[r][v], q[v], m);
             }
@@ -169,26 +179,80 @@ struct FilterKernel {
 #pragma GCC unroll 4
             for (int v = 0; v < QV; v++) _mm512_store_ps(out + r * G + 16 * v, acc[r][v]);
     }
+};
 
     // Offer every (row, lane) whose upper bound reaches the lane's threshold. eq[l] = ε·‖q_l‖.
-    static void select(const float* out, int rows, int i0, int q0, const float* mn, const float* eq, float tau,
-                       FilterState& st, const int* excl) {
-        for (int r = 0; r < rows; r++) {
-            const float* sr = out + r * G;
-            const int i = i0 + r;
-            const __m512 mr = _mm512_set1_ps(mn[r]), vt = _mm512_set1_ps(tau);
-            for (int v = 0; v < QV; v++) {
-                const __m512 e = _mm512_fmadd_ps(_mm512_loadu_ps(eq + q0 + 16 * v), mr, vt);
-                const __m512 u = _mm512_add_ps(_mm512_load_ps(sr + 16 * v), e);
-                __mmask16 m = _mm512_cmp_ps_mask(u, _mm512_loadu_ps(&st.thr[q0 + 16 * v]), _CMP_GE_OQ);
-                while (m) {
-                    const int l = __builtin_ctz(m) + 16 * v;
-                    m &= m - 1;
-                    if (excl && excl[q0 + l] == i) continue;
-                    const float el = std::fma(eq[q0 + l], mn[r], tau);
-                    st.push(q0 + l, sr[l] - el, sr[l] + el, i);
+template <int G>
+void select_bounds(const float* out, int rows, int i0, int q0, const float* mn, const float* eq, float tau,
+                   FilterState& st, const int* excl) {
+    for (int r = 0; r < rows; r++) {
+        const float* sr = out + r * G;
+        const int i = i0 + r;
+        const __m512 mr = _mm512_set1_ps(mn[r]), vt = _mm512_set1_ps(tau);
+        for (int v = 0; v < G / 16; v++) {
+            const __m512 e = _mm512_fmadd_ps(_mm512_loadu_ps(eq + q0 + 16 * v), mr, vt);
+            const __m512 u = _mm512_add_ps(_mm512_load_ps(sr + 16 * v), e);
+            __mmask16 m = _mm512_cmp_ps_mask(u, _mm512_loadu_ps(&st.thr[q0 + 16 * v]), _CMP_GE_OQ);
+            while (m) {
+                const int l = __builtin_ctz(m) + 16 * v;
+                m &= m - 1;
+                if (excl && excl[q0 + l] == i) continue;
+                const float el = std::fma(eq[q0 + l], mn[r], tau);
+                st.push(q0 + l, sr[l] - el, sr[l] + el, i);
+            }
+        }
+    }
+}
+
+// The filter kernel for interactive batches (≤ 16 queries): dot products along the pairs, so no
+// vector lane idles when there is one query. Blocks of 4 rows × 4 queries, 16 accumulators of 16
+// pairs each, summed across lanes at the end (reduce16); the memory tile is read straight from L2.
+struct RowDotKernel {
+    static constexpr int G = 16, RB = 4;
+
+    // qp[l][p]: the queries of the group as rows (stride dpp), as converted.
+    static size_t pack_size(int dpp) { return (size_t)dpp * G; }
+    static void pack(const uint32_t* qrows, int lanes, int dpp, uint32_t* qp) {
+        memcpy(qp, qrows, (size_t)lanes * dpp * sizeof(uint32_t));
+    }
+
+    // z[j] = Σ lanes of v[(j % 4)·4 + j / 4]: a transposing tree of 45 instructions for 16 sums.
+    static __m512 reduce16(const __m512* v) {
+        __m512 t[8], u[4], w[2];
+        for (int i = 0; i < 8; i++)
+            t[i] = _mm512_add_ps(_mm512_shuffle_f32x4(v[2 * i], v[2 * i + 1], 0x44),
+                                 _mm512_shuffle_f32x4(v[2 * i], v[2 * i + 1], 0xEE));
+        for (int i = 0; i < 4; i++)
+            u[i] = _mm512_add_ps(_mm512_shuffle_f32x4(t[2 * i], t[2 * i + 1], 0x88),
+                                 _mm512_shuffle_f32x4(t[2 * i], t[2 * i + 1], 0xDD));
+        for (int i = 0; i < 2; i++)
+            w[i] = _mm512_add_ps(_mm512_shuffle_ps(u[2 * i], u[2 * i + 1], 0x44),
+                                 _mm512_shuffle_ps(u[2 * i], u[2 * i + 1], 0xEE));
+        return _mm512_add_ps(_mm512_shuffle_ps(w[0], w[1], 0x88), _mm512_shuffle_ps(w[0], w[1], 0xDD));
+    }
+
+    static void run(const uint32_t* rows, const uint32_t* qp, int, int dpp, int lanes, float* out) {
+        for (int qb = 0; qb < lanes; qb += 4) {
+            __m512 acc[16];  // acc[q·4 + r]
+#pragma GCC unroll 16
+            for (int j = 0; j < 16; j++) acc[j] = _mm512_setzero_ps();
+            for (int p = 0; p < dpp; p += 16) {
+                __m512bh m[4];
+#pragma GCC unroll 4
+                for (int r = 0; r < 4; r++) m[r] = (__m512bh)_mm512_load_si512(rows + (size_t)r * dpp + p);
+#pragma GCC unroll 4
+                for (int q = 0; q < 4; q++) {
+                    const __m512bh x = (__m512bh)_mm512_load_si512(qp + (size_t)(qb + q) * dpp + p);
+#pragma GCC unroll 4
+                    for (int r = 0; r < 4; r++) acc[q * 4 + r] = _mm512_dpbf16_ps(acc[q * 4 + r], m[r], x);
                 }
             }
+            // lane j of z = (query j % 4, row j / 4): row r's four queries are lanes 4r..4r+3
+            const __m512 z = reduce16(acc);
+            _mm_store_ps(out + 0 * G + qb, _mm512_extractf32x4_ps(z, 0));
+            _mm_store_ps(out + 1 * G + qb, _mm512_extractf32x4_ps(z, 1));
+            _mm_store_ps(out + 2 * G + qb, _mm512_extractf32x4_ps(z, 2));
+            _mm_store_ps(out + 3 * G + qb, _mm512_extractf32x4_ps(z, 3));
         }
     }
 };
@@ -206,14 +270,13 @@ float exact_score(const float* q, const uint16_t* m, int d) {
     return acc;
 }
 
-template <int QV>
+template <class K>
 void search_filtered(const float* queries, const uint16_t* mem, int Q, int N, int d, int k, int* out_idx,
                      float* out_score, const int* exclude) {
-    using K = FilterKernel<QV>;
     constexpr int G = K::G, RB = K::RB;
     static_assert(kTileRows % RB == 0, "tile rows must be a multiple of the kernel's row block");
     const int T = omp_get_max_threads();
-    const int ntiles = (N + kTileRows - 1) / kTileRows, dp = (d + 1) / 2;
+    const int ntiles = (N + kTileRows - 1) / kTileRows, dp = (d + 1) / 2, dpp = (d + 31) / 32 * 16;
     long long chunk = std::min<long long>(kChunkQueries, std::max<long long>(G, (1LL << 24) / ((long long)T * k)));
     chunk = std::max<long long>(G, chunk / G * G);
     const double gamma = d * 0x1p-24 / (1.0 - d * 0x1p-24);
@@ -240,16 +303,19 @@ void search_filtered(const float* queries, const uint16_t* mem, int Q, int N, in
             for (int l = 0; l < nq; l++) fallback.push_back(q0 + l);
             continue;
         }
-        // Pack the chunk's queries as bf16 pairs: qp[g][p][l] = (q'[2p], q'[2p+1]) of lane l.
-        Aligned<uint32_t> qp((size_t)ngroups * dp * G);
-        for (int g = 0; g < ngroups; g++)
-            for (int l = 0; l < G && g * G + l < nq; l++) {
-                const float* x = queries + (size_t)(q0 + g * G + l) * d;
-                for (int p = 0; p < dp; p++) {
-                    const uint32_t lo = bf16_rne(x[2 * p]), hi = 2 * p + 1 < d ? bf16_rne(x[2 * p + 1]) : 0;
-                    qp.p[((size_t)g * dp + p) * G + l] = lo | hi << 16;
-                }
+        // The chunk's queries as bf16 pairs (rows of dpp pairs, zero padded), then per group in the
+        // kernel's layout.
+        std::vector<uint32_t> qrows((size_t)ngroups * G * dpp, 0);
+        for (int l = 0; l < nq; l++) {
+            const float* x = queries + (size_t)(q0 + l) * d;
+            for (int p = 0; p < dp; p++) {
+                const uint32_t lo = bf16_rne(x[2 * p]), hi = 2 * p + 1 < d ? bf16_rne(x[2 * p + 1]) : 0;
+                qrows[(size_t)l * dpp + p] = lo | hi << 16;
             }
+        }
+        Aligned<uint32_t> qp((size_t)ngroups * K::pack_size(dpp));
+        for (int g = 0; g < ngroups; g++)
+            K::pack(&qrows[(size_t)g * G * dpp], std::min(G, nq - g * G), dpp, qp.p + (size_t)g * K::pack_size(dpp));
         const int* excl = exclude ? exclude + q0 : nullptr;
         const int nslices = ntiles >= 2 * T ? 1 : std::min(ngroups, T);
         const int nitems = ntiles * nslices;
@@ -257,7 +323,7 @@ void search_filtered(const float* queries, const uint16_t* mem, int Q, int N, in
         #pragma omp parallel num_threads(T)
         {
             FilterState& st = states[omp_get_thread_num()];
-            Aligned<uint32_t> tile((size_t)kTileRows * dp);
+            Aligned<uint32_t> tile((size_t)kTileRows * dpp);
             Aligned<float> out((size_t)RB * G), norm(kTileRows);
             #pragma omp for schedule(dynamic, 1)
             for (int item = 0; item < nitems; item++) {
@@ -266,13 +332,14 @@ void search_filtered(const float* queries, const uint16_t* mem, int Q, int N, in
                 const int g_end = (int)((long long)(slice + 1) * ngroups / nslices);
                 const int r0 = t * kTileRows, nr = std::min(kTileRows, N - r0);
                 const int nr_padded = (nr + RB - 1) / RB * RB;
-                K::convert(mem + (size_t)r0 * d, nr, d, dp, tile.p, norm.p);
-                memset(tile.p + (size_t)nr * dp, 0, (size_t)(nr_padded - nr) * dp * sizeof(uint32_t));
+                convert_tile_bf16(mem + (size_t)r0 * d, nr, d, dpp, tile.p, norm.p);
+                memset(tile.p + (size_t)nr * dpp, 0, (size_t)(nr_padded - nr) * dpp * sizeof(uint32_t));
                 for (int g = g_begin; g < g_end; g++) {
-                    const uint32_t* qg = qp.p + (size_t)g * dp * G;
+                    const uint32_t* qg = qp.p + (size_t)g * K::pack_size(dpp);
+                    const int lanes = (std::min(G, nq - g * G) + 3) / 4 * 4;
                     for (int rb = 0; rb < nr_padded; rb += RB) {
-                        K::run(tile.p + (size_t)rb * dp, qg, dp, out.p);
-                        K::select(out.p, std::min(RB, nr - rb), r0 + rb, g * G, norm.p + rb, eq.data(), tau, st,
+                        K::run(tile.p + (size_t)rb * dpp, qg, dp, dpp, lanes, out.p);
+                        select_bounds<G>(out.p, std::min(RB, nr - rb), r0 + rb, g * G, norm.p + rb, eq.data(), tau, st,
                                   excl);
                     }
                 }
@@ -335,8 +402,8 @@ void search_filtered(const float* queries, const uint16_t* mem, int Q, int N, in
 
 void search_filtered_bf16(const float* queries, const uint16_t* mem, int Q, int N, int d, int k, int* out_idx,
                           float* out_score, const int* exclude) {
-    if (Q <= 16) search_filtered<1>(queries, mem, Q, N, d, k, out_idx, out_score, exclude);
-    else search_filtered<4>(queries, mem, Q, N, d, k, out_idx, out_score, exclude);
+    if (Q <= 16) search_filtered<RowDotKernel>(queries, mem, Q, N, d, k, out_idx, out_score, exclude);
+    else search_filtered<FilterKernel<4>>(queries, mem, Q, N, d, k, out_idx, out_score, exclude);
 }
 
 }  // namespace topk_detail

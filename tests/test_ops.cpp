@@ -1,4 +1,5 @@
 // test_ops.cpp — the fast GEMM against the naive triple loop; activations against closed forms.
+#include <cmath>
 #include <random>
 #include <string>
 #include <vector>
@@ -80,4 +81,84 @@ TEST_CASE("exp_approx and quick_gelu: NaN in gives NaN out, ±Inf is clamped, no
     CHECK(std::isnan(x[6]));
     CHECK(x[3] == INFINITY);
     CHECK(x[0] == doctest::Approx(1.0 / (1.0 + std::exp(-1.702))).epsilon(1e-6));
+}
+
+TEST_CASE("quick_gelu and gelu_tanh at every kernel level match their closed forms in double") {
+  for (int lv = 0; lv <= (int)isa_supported(); lv++) {
+    set_isa_limit((Isa)lv);
+    const std::string level = isa_name((Isa)lv);
+    std::vector<float> x;
+    for (float v = -100.0f; v <= 100.0f; v += 0.0173f) x.push_back(v);
+    x.push_back(NAN);
+    std::vector<float> q = x, t = x;
+    quick_gelu_inplace(q.data(), q.size());
+    gelu_tanh_inplace(t.data(), t.size());
+    double wq = 0, wt = 0;
+    for (size_t i = 0; i + 1 < x.size(); i++) {
+        const double v = x[i];
+        wq = std::max(wq, std::fabs(q[i] - v / (1.0 + std::exp(-1.702 * v))) / std::max(1.0, std::fabs(v)));
+        wt = std::max(wt, std::fabs(t[i] - 0.5 * v * (1.0 + std::tanh(0.7978845608028654 * (v + 0.044715 * v * v * v)))) /
+                              std::max(1.0, std::fabs(v)));
+    }
+    INFO("level " << level << ": worst error relative to max(1,|x|): quick_gelu " << wq << ", gelu_tanh " << wt);
+    CHECK(wq < 2e-7);
+    CHECK(wt < 2e-7);
+    CHECK(std::isnan(q.back()));
+    CHECK(std::isnan(t.back()));
+  }
+  set_isa_limit(Isa::avx512_bf16);
+}
+
+TEST_CASE("gelu_tanh (vectorised x/(1+e^-2u) form) matches the std::tanh definition") {
+    std::vector<float> x;
+    for (float v = -12.0f; v <= 12.0f; v += 0.00731f) x.push_back(v);
+    for (float v : {-100.0f, -30.0f, 0.0f, 30.0f, 100.0f, 1e-20f, -1e-20f}) x.push_back(v);
+    std::vector<float> y = x;
+    gelu_tanh_inplace(y.data(), y.size());
+    double worst = 0;
+    for (size_t i = 0; i < x.size(); i++) {
+        const double v = x[i], want = 0.5 * v * (1.0 + std::tanh(0.7978845608028654 * (v + 0.044715 * v * v * v)));
+        worst = std::max(worst, std::fabs(y[i] - want) / std::max(1.0, std::fabs(v)));
+    }
+    INFO("worst error relative to max(1,|x|): " << worst);
+    CHECK(worst < 2e-7);  // reaches 1.1e-7
+    float nan = NAN;
+    gelu_tanh_inplace(&nan, 1);
+    CHECK(std::isnan(nan));
+}
+
+TEST_CASE("matmul_forward_packed with bf16 weights stays within the bf16 rounding bound of the naive fp32 product") {
+    if (isa_supported() < Isa::avx512_bf16)
+        testutil::skip("this CPU lacks avx512_bf16: bf16 packing falls back to fp32 (covered by the fp32 test)");
+    std::mt19937 rng(3);
+    std::normal_distribution<float> nd(0, 1);
+    // tower shapes (C = 768, 3072) and odd edges (C odd: a zero-padded last pair; N, OC not tile multiples)
+    int shapes[][3] = {{50, 768, 768}, {13, 3072, 70}, {7, 33, 5}, {1, 1, 1}};
+    for (auto& s : shapes) {
+        const int N = s[0], C = s[1], OC = s[2];
+        std::vector<float> x((size_t)N * C), w((size_t)OC * C), b(OC), y((size_t)N * OC), ref((size_t)N * OC);
+        for (auto& v : x) v = nd(rng);
+        for (auto& v : w) v = nd(rng);
+        for (auto& v : b) v = nd(rng);
+        PackedWeight pw;
+        pack_weight(pw, w.data(), OC, C, Precision::bf16);
+        REQUIRE(!pw.bf16.empty());
+        matmul_forward_packed(y.data(), x.data(), pw, b.data(), N);
+        matmul_forward_naive(ref.data(), x.data(), w.data(), b.data(), N, C, OC);
+        // |error| ≤ (2^-7 + 2^-16)·Σ|x·w| (both operands rounded to bf16, products exact in fp32)
+        //          + γ_C·Σ|x·w| + |b|·u (fp32 accumulation), with γ_C ≈ C·2^-24
+        double worst = 0, nonzero = 0;
+        for (int n = 0; n < N; n++)
+            for (int o = 0; o < OC; o++) {
+                double A = 0;
+                for (int c = 0; c < C; c++) A += std::fabs((double)x[(size_t)n * C + c] * w[(size_t)o * C + c]);
+                const double bound = (0x1p-7 + 0x1p-16 + 2.0 * C * 0x1p-24) * A + std::fabs(b[o]) * 0x1p-23;
+                const double err = std::fabs((double)y[(size_t)n * OC + o] - ref[(size_t)n * OC + o]);
+                worst = std::max(worst, err / bound);
+                nonzero = std::max(nonzero, err);
+            }
+        INFO("N=" << N << " C=" << C << " OC=" << OC << " worst error / bound " << worst);
+        CHECK(worst <= 1.0);
+        if (C > 1) CHECK(nonzero > 0);  // the bf16 path really ran (fp32 would be near-exact)
+    }
 }

@@ -1,15 +1,23 @@
 #!/usr/bin/env bash
-# tools/bench.sh — `make bench`: reco's CPU paths side by side with PyTorch / faiss in one run,
-# same machine, same thread count (THREADS, default 2), printed as one table with ratios.
+# tools/bench.sh — `make bench`: this machine's limits, then reco's CPU paths beside the best peers,
+# in one run, same machine, same thread count (THREADS, default 2), one table:
 #
-#   towers:  ViT-B/32-shaped CLIP, random weights: images/s, texts/s   vs transformers CLIPModel (PyTorch CPU)
-#   siglip:  SigLIP-base/16-shaped, random weights: images/s, texts/s  vs transformers SiglipModel (PyTorch CPU)
-#            (texts padded to 64 on both sides, as SigLIP requires; SIGLIP=0 skips this part)
-#   fusion:  RECO training steps/s at d=512, k=10, batch 256            vs the same model in PyTorch CPU
-#   top-k:   exact top-k queries/s, 1M×512 memory, 1024 queries, k=10   vs faiss IndexFlatIP (fp32)
+#   limits:  fp32 FMA peak, bf16 dot-product peak, DRAM read bandwidth (tools/bench_limits.cpp, ours)
+#   towers:  ViT-B/32-shaped CLIP, random weights: images/s, texts/s
+#            vs PyTorch fp32, PyTorch bf16 autocast, ONNX Runtime (the same model exported to ONNX)
+#   siglip:  SigLIP-base/16-shaped, random weights vs transformers SiglipModel (SIGLIP=0 skips)
+#   fusion:  RECO training steps/s at d=512, k=10, batch 256 vs the same model in PyTorch, computing only
+#            the query row as reco does (like for like), and the full (k+1)-token layer
+#   top-k:   exact top-k, 1M×512 fp16 memory: q=1024 queries/s; q=1 and q=16 latency per batch
+#            vs faiss-cpu IndexFlatIP (fp32)
+# Columns: reco, the best peer, reco ÷ peer (> 1 = reco faster), and reco as a fraction of the limit
+# that bounds that row (fp32 or bf16 FLOP/s, or DRAM bytes/s for the memory-bound top-k batches).
+#   mpi:     search on 1 vs 2 MPI ranks, data-parallel training, collectives (tools/bench_mpi.sh)
 #
-# PyTorch comes from tools/.venv (tools/README.md); faiss from Debian's python3-faiss. A missing
-# baseline is reported as "n/a" and the rest still runs. QUICK=1 shrinks the work (smoke test).
+# Python for the baselines: BENCH_PY, else tools/.venv-bench/bin/python (tools/requirements-bench.txt:
+# newest torch, transformers, onnxruntime, faiss-cpu), else tools/.venv/bin/python, else python3.
+# A missing baseline prints "n/a" and the rest still runs. QUICK=1 shrinks the work (smoke test).
+# Details (every program's full output) go to build/bench.log.
 set -u
 cd "$(dirname "$0")/.."
 THREADS="${THREADS:-2}"
@@ -18,9 +26,14 @@ export OMP_NUM_THREADS="$THREADS" OPENBLAS_NUM_THREADS="$THREADS" MKL_NUM_THREAD
 export OMP_WAIT_POLICY="${OMP_WAIT_POLICY:-passive}"
 SECS="${SECS:-5}"
 TOPK_N="${TOPK_N:-1000000}"
+REPEATS="${REPEATS:-5}"   # best-of for the limits and the small top-k batches (the machine may be shared)
 SIG_IB="${SIG_IB:-16}"; SIG_TB="${SIG_TB:-64}"  # SigLIP batch sizes (images, texts)
-if [ "${QUICK:-0}" = 1 ]; then SECS=1; TOPK_N=100000; SIG_IB=4; SIG_TB=16; fi
-PY="tools/.venv/bin/python"
+if [ "${QUICK:-0}" = 1 ]; then SECS=1; TOPK_N=100000; SIG_IB=4; SIG_TB=16; REPEATS=2; fi
+PY="${BENCH_PY:-}"
+for p in tools/.venv-bench/bin/python tools/.venv/bin/python python3; do
+  [ -n "$PY" ] && break
+  command -v "$p" >/dev/null 2>&1 && PY="$p"
+done
 log="build/bench.log"
 mkdir -p build
 : > "$log"
@@ -32,79 +45,117 @@ build() {  # build NAME from tools/NAME.cpp against the project objects (CPU pat
   [ -f "tools/$1.cpp" ] || return 1
   $CXX $FLAGS "tools/$1.cpp" $objs -o "build/$1" $(make -s print-ldlibs 2>/dev/null) >>"$log" 2>&1
 }
+run() { echo "\$ $*" >>"$log"; "$@" 2>&1 | tee -a "$log"; }
 num() { grep -o "$1 [0-9.]*" | tail -n1 | awk '{print $NF}'; }
+maxof() { printf "%s\n" "$@" | grep -E '^[0-9.]+$' | sort -g | tail -n1; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "" || b == "" || b == 0) print "n/a"; else printf "%.2fx", a / b }'; }
-row() { printf "%-40s %14s %14s %10s\n" "$1" "${2:-n/a}" "${3:-n/a}" "$(ratio "${2:-}" "${3:-}")"; }
+pct() {  # pct VALUE UNIT_PER_VALUE LIMIT: VALUE·UNIT as a percentage of LIMIT
+  awk -v a="$1" -v u="$2" -v l="$3" 'BEGIN { if (a == "" || l == "" || l == 0) print "n/a"; else printf "%.0f%%", 100 * a * u / l }'
+}
+row() { printf "%-44s %11s %11s %9s %9s  %s\n" "$1" "${2:-n/a}" "${3:-n/a}" "$4" "$5" "${6:-}"; }
 
-have_torch=0
-[ -x "$PY" ] && "$PY" -c "import torch, transformers" 2>/dev/null && have_torch=1
+have() { [ -n "$PY" ] && "$PY" -c "import $1" 2>/dev/null; }
+pyver() { have "$1" && "$PY" -c "import $1; print($1.__version__)" 2>/dev/null || echo n/a; }
 
 echo "reco bench — $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores, threads=$THREADS, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
+echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg) (the machine may be shared: ratios within this run are what count)"
+echo "baselines: python $PY, torch $(pyver torch), transformers $(pyver transformers), onnxruntime $(pyver onnxruntime), faiss-cpu $(pyver faiss)"
 echo "(details in $log)"
 
-# ---- towers
-img_r=; txt_r=; img_t=; txt_t=; txt77_t=
-if build bench_towers; then
-  out=$(build/bench_towers 16 64 "$SECS" 2>&1); echo "$out" >>"$log"
-  img_r=$(echo "$out" | num "reco images/s"); txt_r=$(echo "$out" | num "reco texts/s")
-fi
-if [ $have_torch = 1 ]; then
-  out=$("$PY" tools/bench_towers_torch.py 16 64 "$SECS" "$THREADS" 2>&1); echo "$out" >>"$log"
-  img_t=$(echo "$out" | num "torch images/s"); txt_t=$(echo "$out" | num "torch texts/s"); txt77_t=$(echo "$out" | num "torch texts77/s")
+# ---- limits (best of REPEATS)
+fp32_peak=; bf16_peak=; dram=
+if build bench_limits; then
+  out=$(build/bench_limits "$REPEATS" 2>&1); echo "$out" >>"$log"
+  fp32_peak=$(echo "$out" | num "limit fp32_gflops"); bf16_peak=$(echo "$out" | num "limit bf16_gflops")
+  dram=$(echo "$out" | num "limit dram_gbs")
+  echo "$out" | head -n1
 fi
 
-# ---- SigLIP towers (base/16 shapes: ~35 GFLOP per image, ~11 per 64-token text; ViT-B/32: 4.4 and ~0.6)
+# ---- ViT-B/32 towers (4.4 GFLOP per image)
+VIT_GFLOP=4.41
+img_r=; img_rb=; txt_r=; img_t=; img_b=; img_o=; txt_t=; txt77_t=
+if build bench_towers; then
+  out=$(build/bench_towers 16 64 "$SECS" 2>&1); echo "$out" >>"$log"
+  img_r=$(echo "$out" | num "reco images/s"); img_rb=$(echo "$out" | num "reco_bf16 images/s")
+  txt_r=$(echo "$out" | num "reco texts/s")
+fi
+if have "torch, transformers"; then
+  out=$("$PY" tools/bench_towers_torch.py 16 64 "$SECS" "$THREADS" bf16 2>&1); echo "$out" >>"$log"
+  img_t=$(echo "$out" | num "torch images/s"); img_b=$(echo "$out" | num "torch_bf16 images/s")
+  txt_t=$(echo "$out" | num "torch texts/s"); txt77_t=$(echo "$out" | num "torch texts77/s")
+fi
+if have "onnxruntime, torch, transformers"; then
+  out=$("$PY" tools/bench_towers_ort.py 16 "$SECS" "$THREADS" 2>&1); echo "$out" >>"$log"
+  img_o=$(echo "$out" | num "ort images/s")
+fi
+
+# ---- SigLIP towers (base/16 shapes: ~35 GFLOP per image, ~11 per 64-token text)
 sig_img_r=; sig_txt_r=; sig_img_t=; sig_txt_t=
 if [ "${SIGLIP:-1}" != 0 ]; then
   if build bench_siglip; then
     out=$(build/bench_siglip "$SIG_IB" "$SIG_TB" "$SECS" 2>&1); echo "$out" >>"$log"
     sig_img_r=$(echo "$out" | num "reco images/s"); sig_txt_r=$(echo "$out" | num "reco texts/s")
   fi
-  if [ $have_torch = 1 ]; then
+  if have "torch, transformers"; then
     out=$("$PY" tools/bench_siglip_torch.py "$SIG_IB" "$SIG_TB" "$SECS" "$THREADS" 2>&1); echo "$out" >>"$log"
     sig_img_t=$(echo "$out" | num "torch images/s"); sig_txt_t=$(echo "$out" | num "torch texts/s")
   fi
 fi
 
 # ---- fusion training
-fus_r=; fus_t=
+fus_r=; fus_t=; fus_q=
 if build bench_fusion; then
   out=$(build/bench_fusion 512 10 256 "$SECS" 2>&1); echo "$out" >>"$log"
   fus_r=$(echo "$out" | num "reco steps/s")
 fi
-if [ $have_torch = 1 ] && [ -f tools/bench_fusion_torch.py ]; then
-  out=$("$PY" tools/bench_fusion_torch.py 512 10 256 "$SECS" "$THREADS" 2>&1); echo "$out" >>"$log"
+if have torch && [ -f tools/bench_fusion_torch.py ]; then
+  out=$("$PY" tools/bench_fusion_torch.py 512 10 256 "$SECS" "$THREADS" query-row 2>&1); echo "$out" >>"$log"
+  fus_q=$(echo "$out" | num "torch steps/s")
+  out=$("$PY" tools/bench_fusion_torch.py 512 10 256 "$SECS" "$THREADS" full 2>&1); echo "$out" >>"$log"
   fus_t=$(echo "$out" | num "torch steps/s")
 fi
 
-# ---- exact top-k
-topk_r=; topk_f=; topk_fp=
-if build bench_topk; then
-  out=$(build/bench_topk "$TOPK_N" 512 1024 10 2>&1); echo "$out" >>"$log"
-  topk_r=$(echo "$out" | grep -o '[0-9.]* queries/s' | tail -n1 | awk '{print $1}')
-fi
-if /usr/bin/python3 -c "import faiss" 2>/dev/null; then
-  # Debian's faiss runs on the reference BLAS (~3 queries/s): 128 queries keep the run short; its
-  # queries/s barely depends on the batch size at that speed (measured here: 2.6 q/s at Q=128, 2.9 at Q=1024)
-  out=$(/usr/bin/python3 tools/bench_topk_faiss.py --n "$TOPK_N" --d 512 --q "${FAISS_DEBIAN_Q:-128}" --k 10 --threads "$THREADS" 2>&1); echo "$out" >>"$log"
-  topk_f=$(echo "$out" | grep -o '[0-9.]* queries/s' | tail -n1 | awk '{print $1}')
-fi
-if [ -x "$PY" ] && "$PY" -c "import faiss" 2>/dev/null; then
-  out=$("$PY" tools/bench_topk_faiss.py --n "$TOPK_N" --d 512 --q 1024 --k 10 --threads "$THREADS" 2>&1); echo "$out" >>"$log"
-  topk_fp=$(echo "$out" | grep -o '[0-9.]* queries/s' | tail -n1 | awk '{print $1}')
-fi
+# ---- exact top-k: q=1024 throughput, q=1 and q=16 latency (best of REPEATS)
+declare -A tk_r tk_f
+for q in 1024 16 1; do
+  reps=$([ "$q" = 1024 ] && echo 1 || echo "$REPEATS")
+  if [ -x build/bench_topk ] || build bench_topk; then
+    out=$(build/bench_topk "$TOPK_N" 512 "$q" 10 "$reps" 2>&1); echo "$out" >>"$log"
+    tk_r[$q]=$(echo "$out" | grep -o '[0-9.]* s per batch' | awk '{print $1}')
+  fi
+  if have faiss; then
+    out=$("$PY" tools/bench_topk_faiss.py --n "$TOPK_N" --d 512 --q "$q" --k 10 --threads "$THREADS" --repeats "$reps" 2>&1); echo "$out" >>"$log"
+    tk_f[$q]=$(echo "$out" | grep -o '[0-9.]* s per batch' | awk '{print $1}')
+  fi
+done
+qps() { awk -v q="$1" -v t="$2" 'BEGIN { if (t == "" || t == 0) print ""; else printf "%.1f", q / t }'; }
+ms() { awk -v t="$1" 'BEGIN { if (t == "") print ""; else printf "%.1f", 1000 * t }'; }
+topk_r=$(qps 1024 "${tk_r[1024]:-}"); topk_f=$(qps 1024 "${tk_f[1024]:-}")
 
 echo
-printf "%-40s %14s %14s %10s\n" "benchmark" "reco" "baseline" "ratio"
-row "ViT-B/32 images/s (batch 16)" "$img_r" "$img_t"
-row "ViT-B/32 texts/s (batch 64, pad longest)" "$txt_r" "$txt_t"
-row "ViT-B/32 texts/s (vs torch padded to 77)" "$txt_r" "$txt77_t"
+row "benchmark" "reco" "best peer" "ratio" "of limit" "(peer; limit)"
+best_low=$(maxof "$img_b" "$img_o")
+peer_low=$(awk -v b="$best_low" -v f="$img_b" 'BEGIN { print (b == f ? "torch bf16 autocast" : "onnxruntime") }')
+row "ViT-B/32 images/s fp32 (batch 16)" "$img_r" "$img_t" "$(ratio "$img_r" "$img_t")" "$(pct "$img_r" "$VIT_GFLOP" "$fp32_peak")" "(torch fp32; fp32 peak)"
+row "ViT-B/32 images/s --precision bf16" "$img_rb" "$img_t" "$(ratio "$img_rb" "$img_t")" "$(pct "$img_rb" "$VIT_GFLOP" "$bf16_peak")" "(torch fp32; bf16 peak)"
+row "ViT-B/32 images/s --precision bf16" "$img_rb" "$best_low" "$(ratio "$img_rb" "$best_low")" "" "($peer_low; torch bf16 ${img_b:-n/a}, ort ${img_o:-n/a})"
+row "ViT-B/32 texts/s (batch 64, pad longest)" "$txt_r" "$txt_t" "$(ratio "$txt_r" "$txt_t")" "" "(torch fp32)"
+row "ViT-B/32 texts/s (vs torch padded to 77)" "$txt_r" "$txt77_t" "$(ratio "$txt_r" "$txt77_t")" "" "(torch fp32)"
 if [ "${SIGLIP:-1}" != 0 ]; then
-  row "SigLIP-B/16 images/s (batch $SIG_IB)" "$sig_img_r" "$sig_img_t"
-  row "SigLIP-B/16 texts/s (batch $SIG_TB, 64 tokens)" "$sig_txt_r" "$sig_txt_t"
+  row "SigLIP-B/16 images/s (batch $SIG_IB)" "$sig_img_r" "$sig_img_t" "$(ratio "$sig_img_r" "$sig_img_t")" "$(pct "$sig_img_r" 35.2 "$fp32_peak")" "(torch fp32; fp32 peak)"
+  row "SigLIP-B/16 texts/s (batch $SIG_TB, 64 tokens)" "$sig_txt_r" "$sig_txt_t" "$(ratio "$sig_txt_r" "$sig_txt_t")" "" "(torch fp32)"
 fi
-row "fusion train steps/s (d512 k10 B256)" "$fus_r" "$fus_t"
-row "top-k q/s vs faiss (Debian, ref BLAS)*" "$topk_r" "$topk_f"
-row "top-k q/s vs faiss-cpu (PyPI, OpenBLAS)" "$topk_r" "$topk_fp"
-echo "top-k: ${TOPK_N}x512 memory (reco fp16, faiss fp32 IndexFlatIP), 1024 queries, k=10 (*Debian faiss: ${FAISS_DEBIAN_Q:-128} queries)"
-echo "baselines: PyTorch CPU $( [ $have_torch = 1 ] && "$PY" -c 'import torch; print(torch.__version__)' || echo 'n/a (make tools/.venv: tools/README.md)'), faiss IndexFlatIP fp32 ($(/usr/bin/python3 -c 'import faiss; print(faiss.__version__)' 2>/dev/null || echo n/a))"
+row "fusion train steps/s (d512 k10 B256)" "$fus_r" "$fus_q" "$(ratio "$fus_r" "$fus_q")" "" "(torch, query row only: like for like)"
+row "fusion train steps/s (vs the full layer)" "$fus_r" "$fus_t" "$(ratio "$fus_r" "$fus_t")" "" "(torch, full (k+1)-token layer)"
+row "top-k q=1024 queries/s" "$topk_r" "$topk_f" "$(ratio "$topk_r" "$topk_f")" "$(pct "$topk_r" "$(awk -v n="$TOPK_N" 'BEGIN{print 2*n*512/1e9}')" "$bf16_peak")" "(faiss-cpu; bf16 peak)"
+for q in 16 1; do
+  row "top-k q=$q latency per batch, ms" "$(ms "${tk_r[$q]:-}")" "$(ms "${tk_f[$q]:-}")" "$(ratio "${tk_f[$q]:-}" "${tk_r[$q]:-}")" \
+      "$(pct "$(awk -v t="${tk_r[$q]:-}" 'BEGIN { if (t != "" && t > 0) print 1 / t }')" "$(awk -v n="$TOPK_N" 'BEGIN{print 2*n*512/1e9}')" "$dram")" "(faiss-cpu; DRAM read)"
+done
+echo "limits (ours, best of $REPEATS): fp32 FMA ${fp32_peak:-n/a} GFLOP/s, bf16 dot ${bf16_peak:-n/a} GFLOP/s, DRAM read ${dram:-n/a} GB/s"
+echo "top-k: ${TOPK_N}x512 memory (reco fp16, faiss fp32 IndexFlatIP), k=10; ViT-B/32 = $VIT_GFLOP GFLOP/image, SigLIP-B/16 images 35.2"
+echo "load average at end: $(cut -d' ' -f1-3 /proc/loadavg)"
+
+# ---- multi-process: search on 1 vs 2 MPI ranks, data-parallel training, the step's collectives
+# (a separate script with its own table; MPI_BENCH=0 skips it) — tools/bench_mpi.sh, docs/scaling.md
+if [ "${MPI_BENCH:-1}" != 0 ]; then bash tools/bench_mpi.sh; fi

@@ -1,6 +1,7 @@
 // bench_towers.cpp — images/s and texts/s of reco's CPU towers on a ViT-B/32-shaped CLIP with
 // random weights (shapes of openai/clip-vit-base-patch32; no checkpoint needed).
-// Printed as "reco images/s X" and "reco texts/s Y" for tools/bench.sh to put beside PyTorch.
+// Printed as "reco images/s X", "reco_bf16 images/s" (--precision bf16, where the CPU has avx512_bf16)
+// and "reco texts/s Y" for tools/bench.sh to put beside PyTorch / ONNX Runtime.
 //   build/bench_towers [image_batch=16] [text_batch=64] [seconds=5]
 #include <chrono>
 #include <cstdio>
@@ -8,6 +9,7 @@
 #include <random>
 
 #include "clip_model.h"
+#include "cpu_features.h"
 
 using namespace reco;
 
@@ -71,6 +73,8 @@ int main(int argc, char** argv) {
     int ib = argc > 1 ? atoi(argv[1]) : 16, tb = argc > 2 ? atoi(argv[2]) : 64;
     double secs = argc > 3 ? atof(argv[3]) : 5;
     ClipModel m = random_b32();
+    ClipModel h = m;  // the same weights, packed for --precision bf16 on first use (fp32 where no avx512_bf16)
+    h.precision = Precision::bf16;
     std::mt19937 rng(1);
     std::vector<float> pix;
     fill(pix, (size_t)ib * 3 * 224 * 224, rng, 1.0f);
@@ -87,6 +91,10 @@ int main(int argc, char** argv) {
     std::vector<float> out((size_t)std::max(ib, tb) * 512);
     double ir = rate([&] { clip_encode_images(m, pix.data(), ib, out.data()); }, ib, secs);
     printf("reco images/s %.2f\n", ir);
+    if (isa_active() >= Isa::avx512_bf16) {
+        double hr = rate([&] { clip_encode_images(h, pix.data(), ib, out.data()); }, ib, secs);
+        printf("reco_bf16 images/s %.2f\n", hr);
+    }
     double tr = rate([&] { clip_encode_texts(m, ids.data(), tb, out.data()); }, tb, secs);
     printf("reco texts/s %.2f\n", tr);
     return 0;

@@ -4,7 +4,8 @@
 
 Texts are measured twice: padded to the batch's longest prompt (what a careful HF user does) and
 padded to 77 (openai clip.tokenize / padding="max_length").
-usage: bench_towers_torch.py [image_batch=16] [text_batch=64] [seconds=5] [threads=2]
+usage: bench_towers_torch.py [image_batch=16] [text_batch=64] [seconds=5] [threads=2] [bf16]
+(bf16: also images/s under torch.autocast('cpu', dtype=torch.bfloat16))
 """
 import sys
 import time
@@ -46,6 +47,10 @@ def main():
     with torch.inference_mode():
         ir = rate(lambda: model.get_image_features(pixel_values=pix), ib, secs)
         print(f"torch images/s {ir:.2f}")
+        if len(sys.argv) > 5 and sys.argv[5] == "bf16":  # bf16 autocast (oneDNN bf16 / AMX where present)
+            with torch.autocast("cpu", dtype=torch.bfloat16):
+                br = rate(lambda: model.get_image_features(pixel_values=pix), ib, secs)
+            print(f"torch_bf16 images/s {br:.2f}")
         short = ids[:, :longest].contiguous()
         tr = rate(lambda: model.get_text_features(input_ids=short), tb, secs)
         print(f"torch texts/s {tr:.2f}")

@@ -74,9 +74,10 @@ struct SiglipEncoder::Gpu {
 #endif
 };
 
-SiglipEncoder::SiglipEncoder(const std::string& model_dir, const std::string& device)
+SiglipEncoder::SiglipEncoder(const std::string& model_dir, const std::string& device, Precision precision)
     : model_(SiglipModel::load(model_dir)),
       tok_(SiglipTokenizer::from_model_dir(model_dir, model_.cfg.max_positions)) {
+    model_.precision = precision;
     if (tok_.vocab_size() > model_.cfg.vocab_size)
         fail("%s: the tokenizer has %d pieces but %s/config.json says text_config.vocab_size = %d", tok_.path().c_str(),
              tok_.vocab_size(), model_dir.c_str(), model_.cfg.vocab_size);

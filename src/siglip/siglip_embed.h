@@ -21,7 +21,8 @@ ImagePreprocess siglip_preprocess_config(const std::string& dir, int image_size)
 class SiglipEncoder : public Encoder {
 public:
     // Loads DIR (model + tokenizer). device: "auto" | "cpu" | "cuda" (see device.h).
-    SiglipEncoder(const std::string& model_dir, const std::string& device = "auto");
+    SiglipEncoder(const std::string& model_dir, const std::string& device = "auto",
+                  Precision precision = Precision::fp32);
     ~SiglipEncoder() override;
 
     const SiglipModel& model() const { return model_; }

@@ -136,11 +136,11 @@ SiglipModel SiglipModel::load(const std::string& dir) {
 void SiglipModel::pack_for_cpu() const {
     static std::mutex mu;
     std::lock_guard<std::mutex> lock(mu);
-    if (!vision.patch_p.data.empty()) return;
+    if (vision.patch_p.panels > 0) return;  // already packed
     auto& self = const_cast<SiglipModel&>(*this);
-    pack_layers_for_cpu(self.vision.layers, cfg.vision);
-    pack_layers_for_cpu(self.text.layers, cfg.text);
-    pack_weight(self.vision.patch_p, vision.patch_w.data(), cfg.vision.hidden, 3 * cfg.patch * cfg.patch);
+    pack_layers_for_cpu(self.vision.layers, cfg.vision, precision);
+    pack_layers_for_cpu(self.text.layers, cfg.text, precision);
+    pack_weight(self.vision.patch_p, vision.patch_w.data(), cfg.vision.hidden, 3 * cfg.patch * cfg.patch, precision);
 }
 
 size_t SiglipModel::parameter_count() const {

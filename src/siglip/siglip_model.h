@@ -62,6 +62,7 @@ struct SiglipModel {
     float logit_scale = 2.302585f;  // ln 10 and −10: the SigLIP paper's initial values (read from the checkpoint)
     float logit_bias = -10.0f;
     std::string dir, name;          // where it was loaded from; "_name_or_path" or the directory
+    Precision precision = Precision::fp32;  // of the CPU GEMMs, fixed when pack_for_cpu packs (ops.h)
 
     static SiglipModel load(const std::string& dir);
     void pack_for_cpu() const;      // once, thread-safe (as ClipModel)
