@@ -109,7 +109,24 @@ TEST_CASE("ablate cli: a small synthetic grid; a rerun redoes nothing; lost cell
                         " --memory-per-concept 4 --no-plots 2>/dev/null",
                     &o4) == 0);
     CHECK(contains(last_line(o4), "ablate: 10 cells (10 run now, 0 cached)"));
+    // your own files (here the synthetic seed's): the same grid, seeds one after another
+    const std::string own = out + "/data-seed1/";
+    std::string o5;
+    REQUIRE(run_cmd(testutil::reco_bin() + "ablate --data " + own + "train.safetensors --memory " + own +
+                        "memory.safetensors --eval " + own + "eval.safetensors --val " + own +
+                        "val.safetensors --seeds 1 --steps 2 --batch 64 --no-plots --out " + t.path + "/own 2>/dev/null",
+                    &o5) == 0);
+    CHECK(contains(last_line(o5), "ablate: 10 cells (10 run now, 0 cached)"));
+    CHECK(contains(read_file(t.path + "/own/ablations.md"), "# Ablations: data " + own + "train.safetensors"));
     // bad input
+    CHECK(run_cmd(testutil::reco_bin() + "ablate --data " + own + "memory.safetensors --memory " + own +
+                      "memory.safetensors --eval " + own + "memory.safetensors --seeds 1 --out " + t.path + "/bad",
+                  &o4) == 1);
+    CHECK(contains(o4, "is the memory: ablate needs an evaluation set apart from the memory"));
+    CHECK(run_cmd(testutil::reco_bin() + "ablate --data " + own + "train.safetensors --memory " + own +
+                      "memory.safetensors --eval " + own + "eval.safetensors --jobs 2 --out " + t.path + "/bad",
+                  &o4) == 1);
+    CHECK(contains(o4, "--jobs applies to the synthetic benchmark"));
     CHECK(run_cmd(testutil::reco_bin() + "ablate --seeds 1", &o4) == 1);
     CHECK(contains(o4, "needs --out DIR"));
     CHECK(run_cmd(testutil::reco_bin() + "ablate --out " + out + " --memory x.safetensors", &o4) == 1);

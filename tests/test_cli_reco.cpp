@@ -127,6 +127,25 @@ TEST_CASE("worked example: pairs TSV -> memory build -> search -> train -> class
         CHECK_MESSAGE(rc == 0, out);
     }
 
+    // 4b. the checkpoint's retrieval switches (issue 10): another --fuse is refused naming both; a
+    // cross-search checkpoint retrieves by the other modality and says so
+    rc = run_cmd(testutil::reco_bin() + "classify " + chelsea + " --model " + model + " --labels 'cat,dog' --memory " + mem +
+                     " --fusion " + ckpt + " --fuse uni",
+                 &out);
+    CHECK(rc == 1);
+    CHECK(out.find("trained with --search uni --fuse cross; asked for --search uni --fuse uni") != std::string::npos);
+    const std::string ckpt_x = dir + "/fusion_cross.safetensors";
+    rc = run_cmd(testutil::reco_bin() + "train --device cpu --data " + mem + " --memory " + mem +
+                     " --k 4 --batch 16 --steps 2 --heads 4 --search cross --out " + ckpt_x,
+                 &out);
+    REQUIRE_MESSAGE(rc == 0, out);
+    rc = run_cmd(testutil::reco_bin() + "classify " + chelsea + " --device cpu --model " + model +
+                     " --labels 'cat,dog' --memory " + mem + " --fusion " + ckpt_x + " --k 4 --explain",
+                 &out);
+    REQUIRE_MESSAGE(rc == 0, out);
+    CHECK(out.find("(image→text search; their captions were fused)") != std::string::npos);
+    CHECK(out.find("(text→image search; their images were fused)") != std::string::npos);
+
     // 5. eval: frozen vs RECO side by side
     rc = run_cmd(testutil::reco_bin() + "eval zeroshot --data " + mem + " --memory " + mem + " --fusion " + ckpt, &out);
     CHECK_MESSAGE(rc == 0, out);
