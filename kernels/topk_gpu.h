@@ -4,7 +4,7 @@
 //     s = fmaf(q[d-1], m[d-1], … fmaf(q[1], m[1], fmaf(q[0], m[0], +0.0f)))
 // in fp32, in increasing c, so scores are BIT-IDENTICAL to the CPU's and so are the indices
 // (ties → lower index), whatever the GPU or the path. How that is done at tensor-core speed is in
-// kernels/topk.cu (and docs/cuda.md): tensor cores only FILTER (a rigorous error bound decides which
+// kernels/topk.cu and its parts (and docs/cuda.md): tensor cores only FILTER (a rigorous error bound decides which
 // rows could still make a query's top k), and every row that passes is re-scored with the exact
 // chain on CUDA cores.
 //
@@ -63,7 +63,7 @@ void topk_search_cuda(const float* queries, const uint16_t* mem_f16, int Q, int 
 // The per-query preparation of the tensor-core filter: sigma[q] (power-of-two scale), h [Q][dp]
 // (fp16 bits of q·2^sigma, zero-padded to dp columns) and E[q] such that for every fp16 row m,
 //     chain_score(q, m)·2^sigma  ≤  tc(m, h) + ||m||₂·E[q]
-// for any fp32-accumulated tensor-core evaluation tc(m, h) of Σ m_c·h_c (see topk.cu).
+// for any fp32-accumulated tensor-core evaluation tc(m, h) of Σ m_c·h_c (see topk_bound.cu).
 // Returns false when a query's magnitude is outside the range where the bound is proven
 // (max |q_c| > 2^90, or 0 < max |q_c| < 2^-90): the search then uses the exact path.
 bool topk_prepare_queries(const float* queries, int Q, int d, int dp, std::vector<uint16_t>& h,

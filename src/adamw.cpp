@@ -5,6 +5,8 @@
 #include <cmath>
 
 #include "common.h"
+#include "impl.h"
+#include "reference/reference.h"
 
 namespace reco {
 
@@ -24,6 +26,7 @@ AdamW::AdamW(const std::vector<ParamEntry>& table, size_t numel, const AdamWConf
 }
 
 void AdamW::step(float* params, const float* grads, double lr) {
+    if (impl() == Impl::reference) return adamw_step_reference(*this, params, grads, lr);
     t += 1;
     const double bc1 = 1.0 - std::pow(cfg.beta1, (double)t);
     const double bc2 = 1.0 - std::pow(cfg.beta2, (double)t);

@@ -34,11 +34,14 @@ public:
     int64_t t = 0;            // updates done so far (PyTorch's state["step"]); saved for resuming
     std::vector<float> m, v;  // exp_avg, exp_avg_sq; saved for resuming
 
-private:
+    // The tensors of the buffer, in offset order (decay: the tensor gets weight decay).
     struct Range {
         size_t offset, numel;
         bool decay;
     };
+    const std::vector<Range>& ranges() const { return ranges_; }
+
+private:
     std::vector<Range> ranges_;
 };
 

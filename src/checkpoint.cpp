@@ -29,6 +29,24 @@ LrSchedule TrainSettings::lr_schedule() const {
 
 LossKind TrainSettings::loss_kind() const { return parse_loss(loss); }
 
+RetrievalMode TrainSettings::mode() const {
+    RetrievalMode m;
+    m.k = k;
+    m.search = search;
+    m.fuse = fuse;
+    m.memory_fraction = memory_fraction;
+    m.memory_seed = memory_seed;
+    return m;
+}
+
+void TrainSettings::set_mode(const RetrievalMode& m) {
+    k = m.k;
+    search = m.search;
+    fuse = m.fuse;
+    memory_fraction = m.memory_fraction;
+    memory_seed = m.memory_seed;
+}
+
 static std::string real(double x) { return strformat("%.17g", x); }
 
 void save_checkpoint(const std::string& path, const FusionModel& model, const AdamW* opt,
@@ -69,6 +87,9 @@ void save_checkpoint(const std::string& path, const FusionModel& model, const Ad
     w.set_metadata("shuffle", s.shuffle ? "1" : "0");
     w.set_metadata("seed", std::to_string(s.seed));
     w.set_metadata("optimizer", opt ? "adamw" : "none");
+    std::map<std::string, std::string> mode_meta;
+    mode_to_metadata(s.mode(), mode_meta);
+    for (auto& kv : mode_meta) w.set_metadata(kv.first, kv.second);
     if (opt) {
         w.set_metadata("optim_step", std::to_string(opt->t));
         w.set_metadata("adam_beta1", real(opt->cfg.beta1));
@@ -224,10 +245,11 @@ Checkpoint load_checkpoint(const std::string& path) {
     s.heads = (int)heads;
     // int fields read as int64 and range-checked before narrowing (k = 2^32+1 must not become 1)
     const int64_t k = meta.i64("k", s.k), batch = meta.i64("batch", s.batch);
-    if (k < 1 || k > INT_MAX) fail("%s: metadata k = %lld is invalid", path.c_str(), (long long)k);
+    if (k < 0 || k > INT_MAX) fail("%s: metadata k = %lld is invalid", path.c_str(), (long long)k);
     if (batch < 1 || batch > INT_MAX) fail("%s: metadata batch = %lld is invalid", path.c_str(), (long long)batch);
     s.k = (int)k;
     s.batch = (int)batch;
+    s.set_mode(mode_from_metadata(ck.metadata, s.k, path));
     s.total_steps = meta.i64("total_steps", 0);
     s.lr = meta.real("lr", s.lr);
     s.weight_decay = meta.real("weight_decay", s.weight_decay);

@@ -9,7 +9,10 @@
 //   memory, data_n, batch, total_steps, lr, weight_decay, warmup, schedule, shuffle, seed,
 //   loss ("nce" | "sigmoid"; absent in older checkpoints, which load as "nce"; a sigmoid checkpoint
 //   holds the logit_bias tensor and its AdamW moments, an nce one must not),
-//   optimizer ("adamw" with moments, "none" without), optim_step (AdamW's t), adam_beta1/2, adam_eps.
+//   optimizer ("adamw" with moments, "none" without), optim_step (AdamW's t), adam_beta1/2, adam_eps,
+//   search, fuse, memory_fraction, memory_seed (the ablation switches, retrieval_mode.h; absent in
+//   older checkpoints, which load as the paper's uni-modal search and cross-modal fusion); k may be
+//   0 (the no-retrieval control).
 //
 // Everything a resumed run needs to continue bit for bit is here: the weights, AdamW's t, m and v,
 // the step counter and the run's settings. Batches are not stored: the batch of step s is a pure
@@ -25,6 +28,7 @@
 #include "adamw.h"
 #include "fusion.h"
 #include "fusion_train.h"  // LossKind
+#include "retrieval_mode.h"
 
 namespace reco {
 
@@ -32,7 +36,11 @@ extern const char* kFusionFormat;  // "reco-fusion-v1"
 
 // The settings of one training run (what `reco train` was asked to do); stored in checkpoints.
 struct TrainSettings {
-    int k = 10;                   // neighbours per item
+    int k = 10;                   // neighbours per item (0: the no-retrieval control)
+    SearchMode search = SearchMode::uni;  // the ablation switches (retrieval_mode.h)
+    FuseMode fuse = FuseMode::cross;
+    double memory_fraction = 1.0;
+    uint64_t memory_seed = 0;
     int batch = 256;              // items per step (the last partial batch of an epoch is dropped)
     int heads = 8;                // attention heads of the fusion modules
     int64_t total_steps = 0;      // length of the run; the cosine schedule ends here
@@ -49,6 +57,8 @@ struct TrainSettings {
 
     LrSchedule lr_schedule() const;  // throws on an unknown schedule name
     LossKind loss_kind() const;      // throws on an unknown loss name
+    RetrievalMode mode() const;      // k, search, fuse, memory_fraction, memory_seed
+    void set_mode(const RetrievalMode& m);
 };
 
 // One checkpoint in memory.

@@ -24,6 +24,7 @@
 #include "labels_coco.h"
 #include "memory.h"
 #include "retrieval.h"
+#include "retrieval_mode.h"
 #include "safetensors.h"
 
 namespace reco {
@@ -59,16 +60,17 @@ static std::vector<std::string> read_labels_file(const std::string& path) {
     return out;
 }
 
-// The loaded RECO parts: memory, fusion weights, k.
+// The loaded RECO parts: memory, fusion weights, k and the checkpoint's ablation switches.
 struct Reco {
-    std::unique_ptr<EmbeddingFile> mem;
+    std::unique_ptr<ShardedMemory> mem;
+    std::unique_ptr<ModeMemory> searched;  // mem as the checkpoint's mode searches it (retrieval_mode.h)
     FusionModel fusion;
     int k = 10;
 };
 
 static void refine(const Reco& r, Modality m, std::vector<float>& emb, int n, Neighbours* keep = nullptr) {
-    Neighbours nb = retrieve(*r.mem, m, emb.data(), n, r.k);
-    std::vector<float> nbr = gather_fusion_inputs(*r.mem, m, nb);
+    Neighbours nb = retrieve(*r.searched, m, emb.data(), n);
+    std::vector<float> nbr = gather_fusion_inputs(*r.searched, m, nb);
     fusion_refine(r.fusion, m, emb.data(), nbr.data(), n, r.k, emb.data());
     if (keep) *keep = std::move(nb);
 }
@@ -103,7 +105,7 @@ static int run_classify(Args& a, int, char**) {
 
     Reco reco;
     if (use_reco) {
-        reco.mem.reset(new EmbeddingFile(a.get("memory")));
+        reco.mem.reset(new ShardedMemory(a.get("memory")));
         check_compatible("memory " + reco.mem->path(), reco.mem->d(), reco.mem->model(), "model " + enc.dir(),
                          E, enc.name());
         check_family("memory " + reco.mem->path(), reco.mem->family(), "model " + enc.dir(), family_name(enc.family()));
@@ -115,10 +117,11 @@ static int run_classify(Args& a, int, char**) {
                  reco.fusion.dims.d, E);
         check_compatible("checkpoint " + ck.path, reco.fusion.dims.d, ck.settings.model, "model " + enc.dir(),
                          E, enc.name());
-        reco.k = a.get_int("k", ck.settings.k);
-        if (reco.k < 1) fail("--k must be at least 1");
+        const RetrievalMode mode = eval_mode(ck.settings.mode(), ck.path, a);  // refuses other --search/--fuse
+        reco.k = mode.k;
         if (reco.k > reco.mem->n())
             fail("--k %d is larger than the memory %s (%d items)", reco.k, reco.mem->path().c_str(), reco.mem->n());
+        reco.searched.reset(new ModeMemory(*reco.mem, mode));
         scale = std::min(100.0f, std::exp(reco.fusion.logit_scale()));
     }
 
@@ -159,7 +162,10 @@ static int run_classify(Args& a, int, char**) {
         }
         if (explain && use_reco) {
             if (!img_nb.idx.empty()) {
-                printf("  retrieved for the image (image→image search; their captions were fused):\n");
+                const RetrievalMode& md = reco.searched->mode();
+                printf("  retrieved for the image (image→%s search; their %s were fused):\n",
+                       md.searches_images(Modality::image) ? "image" : "text",
+                       md.fuses_images(Modality::image) ? "images" : "captions");
                 for (int r = 0; r < reco.k; r++) {
                     int m = img_nb.idx[(size_t)i * reco.k + r];
                     printf("    %.4f  #%d  %s\n", img_nb.score[(size_t)i * reco.k + r], m, reco.mem->caption(m).c_str());
@@ -167,7 +173,10 @@ static int run_classify(Args& a, int, char**) {
             }
             if (!txt_nb.idx.empty()) {
                 int j = order[0];
-                printf("  retrieved for \"%s\" (text→text search; their images were fused):\n", prompts[j].c_str());
+                const RetrievalMode& md = reco.searched->mode();
+                printf("  retrieved for \"%s\" (text→%s search; their %s were fused):\n", prompts[j].c_str(),
+                       md.searches_images(Modality::text) ? "image" : "text",
+                       md.fuses_images(Modality::text) ? "images" : "captions");
                 for (int r = 0; r < reco.k; r++) {
                     int m = txt_nb.idx[(size_t)j * reco.k + r];
                     printf("    %.4f  #%d  %s\n", txt_nb.score[(size_t)j * reco.k + r], m, reco.mem->caption(m).c_str());
@@ -183,6 +192,8 @@ static int run_classify(Args& a, int, char**) {
 REGISTER_COMMAND(classify,
                  "classify IMAGE... [--model DIR] [--labels \"a,b\" | --labels-file F] [--top 5] [--template \"a photo of a {}.\"]\n"
                  "                  [--memory MEM --fusion CKPT [--refine image|text|both|none] [--k 10] [--explain]]",
-                 run_classify, {"model", "labels", "labels-file", "top", "template", "memory", "fusion", "refine", "k"}, {"explain"});
+                 run_classify, {"model", "labels", "labels-file", "top", "template", "memory", "fusion", "refine", "k", "search", "fuse",
+                  "memory-fraction", "memory-seed"},
+                 {"explain"});
 
 }  // namespace reco

@@ -9,6 +9,7 @@
 #include <mutex>
 
 #include "common.h"
+#include "impl.h"
 
 #if RECO_CUDA
 #include <cuda_runtime_api.h>
@@ -61,6 +62,10 @@ const char* device_name(Device d) { return d == Device::CUDA ? "cuda" : "cpu"; }
 
 Device resolve_device(const std::string& flag) {
     if (flag == "cpu") return Device::CPU;
+    if (impl() == Impl::reference) {  // the plain reference code runs on the CPU only (impl.h)
+        if (flag == "cuda") fail("--impl reference runs on the CPU only; leave out --device cuda (or use --impl fast)");
+        if (flag.empty() || flag == "auto") return Device::CPU;
+    }
     if (flag.empty() || flag == "auto") {
         if (cuda_device_count() > 0) return Device::CUDA;
         static std::once_flag noted;

@@ -13,6 +13,7 @@
 
 #include "common.h"
 #include "fusion_ops.h"
+#include "impl.h"
 #include "safetensors.h"
 
 namespace reco {
@@ -242,10 +243,15 @@ void fusion_refine(const FusionModel& model, Modality m, const float* q, const f
     const int D = model.dims.d;
     const int chunk = 512;
     FusionCache<float> c;
+    FusionRefCache<float> rc;  // --impl reference: the full-sequence layer
+    const bool reference = impl() == Impl::reference;
     for (int b0 = 0; b0 < B; b0 += chunk) {
         const int n = std::min(chunk, B - b0);
-        fusion_forward(c, model.dims, model.module(m), q + (size_t)b0 * D, nbr + (size_t)b0 * k * D, n, k);
-        std::copy(c.out.begin(), c.out.begin() + (size_t)n * D, out + (size_t)b0 * D);
+        const float *qb = q + (size_t)b0 * D, *nb = nbr + (size_t)b0 * k * D;
+        if (reference) fusion_forward_ref(rc, model.dims, model.module(m), qb, nb, n, k);
+        else fusion_forward(c, model.dims, model.module(m), qb, nb, n, k);
+        const std::vector<float>& y = reference ? rc.out : c.out;
+        std::copy(y.begin(), y.begin() + (size_t)n * D, out + (size_t)b0 * D);
     }
 }
 

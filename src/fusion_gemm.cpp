@@ -14,6 +14,9 @@
 #include <algorithm>
 #include <vector>
 
+#include "impl.h"
+#include "reference/reference.h"
+
 #ifdef _OPENMP
 #include <omp.h>
 #endif
@@ -146,6 +149,12 @@ template <class T>
 void gemm_batched(int count, bool transA, bool transB, int M, int N, int K, T alpha, const T* A, int lda,
                   size_t strideA, const T* B, int ldb, size_t strideB, T beta, T* C, int ldc, size_t strideC) {
     if (count <= 0 || M <= 0 || N <= 0) return;
+    if (impl() == Impl::reference) {
+        for (int b = 0; b < count; b++)
+            gemm_reference<T>(transA, transB, M, N, K, alpha, A + b * strideA, lda, B + b * strideB, ldb, beta,
+                              C + b * strideC, ldc);
+        return;
+    }
     auto problem = [&](int b) {
         return Problem<T>{transA, transB, M, N, K, alpha, beta, A + b * strideA, lda, B + b * strideB, ldb,
                           C + b * strideC, ldc};

@@ -4,6 +4,7 @@
 #include <algorithm>
 
 #include "common.h"
+#include "impl.h"
 #include "nce_loss.h"
 #include "sigmoid_loss.h"
 
@@ -33,6 +34,7 @@ T fusion_loss(const FusionDims& dims, const T* params, T* grads, const T* V, con
               const T* nbr_txt_for_img, const T* nbr_img_for_txt, int B, int k, FusionLossWorkspace<T>& ws,
               bool reference, LossKind loss) {
     dims.validate();
+    if (impl() == Impl::reference) reference = true;  // --impl reference: the paper's full-sequence layer
     if (B < 1 || k < 0) fail("fusion_loss: invalid batch %d or k %d", B, k);
     if ((loss == LossKind::sigmoid) != dims.logit_bias)
         fail("fusion_loss: the %s loss needs a model %s a logit_bias parameter", loss_name(loss),

@@ -19,7 +19,9 @@
 
 #include "cpu_features.h"
 #include "common.h"
+#include "impl.h"
 #include "ops.h"
+#include "reference/reference.h"
 
 #ifndef GEMM_NP
 #define GEMM_NP 4
@@ -196,6 +198,7 @@ static void pack_rows(float* ap, const float* inp, int C, int n0, int n_end, int
 void pack_weight(PackedWeight& pw, const float* weight, int OC, int C, Precision precision) {
     pw.OC = OC;
     pw.C = C;
+    pw.weight = weight;
     pw.panels = (OC + NR - 1) / NR;
     pw.data.clear();
     pw.bf16.clear();
@@ -308,6 +311,7 @@ static void pack_rows_bf16(uint32_t* ap, const uint32_t* rows, int CP, int n0, i
 }
 
 void matmul_forward_packed(float* out, const float* inp, const PackedWeight& pw, const float* bias, int N) {
+    if (impl() == Impl::reference) return matmul_reference(out, inp, pw.weight, bias, N, pw.C, pw.OC);
     const int C = pw.C, OC = pw.OC, panels = pw.panels;
     if (N <= 0 || OC <= 0) return;
     if (C <= 0) {
@@ -332,6 +336,7 @@ void matmul_forward_packed(float* out, const float* inp, const PackedWeight& pw,
 }
 
 void matmul_forward(float* out, const float* inp, const float* weight, const float* bias, int N, int C, int OC) {
+    if (impl() == Impl::reference) return matmul_reference(out, inp, weight, bias, N, C, OC);
     if (N <= 0 || OC <= 0) return;
     PackedWeight pw;
     pack_weight(pw, weight, OC, C);

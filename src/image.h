@@ -111,6 +111,10 @@ struct ImagePreprocess {
 ImagePreprocess siglip_image_preprocess(int size);
 std::vector<float> preprocess_image(const ImageU8& img, const ImagePreprocess& p);
 std::vector<float> load_and_preprocess(const std::string& path, const ImagePreprocess& p);
+// The file's bytes (errors name it: missing, a folder, empty, over kMaxImageFileBytes), and the same
+// pipeline from bytes already read (the image-embedding cache hashes the bytes it decodes).
+std::string read_image_file(const std::string& path);
+std::vector<float> preprocess_image_bytes(const std::string& bytes, const std::string& what, const ImagePreprocess& p);
 // The uint8 size×size×3 image the pipeline normalises (crop or square resize).
 ImageU8 preprocess_u8(const ImageU8& img, const ImagePreprocess& p);
 

@@ -440,7 +440,7 @@ ImageU8 decode_image_rgb(const std::string& bytes, const std::string& what) {
 
 DecodeMemory last_decode_memory() { return {image_memory::stb_peak(), image_memory::stb_cap()}; }
 
-static std::string read_image_file(const std::string& path) {
+std::string read_image_file(const std::string& path) {
     const char* p = path.c_str();
     struct stat st;
     if (stat(p, &st) != 0) fail("%s: cannot open image: %s", p, strerror(errno));
@@ -458,6 +458,12 @@ std::vector<float> load_and_preprocess(const std::string& path, const ImagePrepr
     // The decoded image stays in the in-flight budget until it is cropped (then only the crop is left).
     std::unique_ptr<image_memory::DecodeReservation> r;
     ImageU8 img = decode_with(read_image_file(path), path.c_str(), &r);
+    return preprocess_image(img, p);
+}
+
+std::vector<float> preprocess_image_bytes(const std::string& bytes, const std::string& what, const ImagePreprocess& p) {
+    std::unique_ptr<image_memory::DecodeReservation> r;
+    ImageU8 img = decode_with(bytes, what.c_str(), &r);
     return preprocess_image(img, p);
 }
 

@@ -10,12 +10,27 @@
 
 namespace reco {
 
-void reco_refine(const FusionModel& fusion, const EmbeddingFile& mem, Modality m, int k, std::vector<float>& emb,
+void reco_refine(const FusionModel& fusion, const ShardedMemory& mem, Modality m, int k, std::vector<float>& emb,
                  int n, const int* exclude) {
+    RetrievalMode mode;  // the paper's: uni-modal search, cross-modal fusion, the whole memory
+    mode.k = k;
+    reco_refine(fusion, ModeMemory(mem, mode), m, emb, n, exclude);
+}
+
+void reco_refine(const FusionModel& fusion, const ModeMemory& mem, Modality m, std::vector<float>& emb, int n,
+                 const int* exclude) {
     if (n == 0) return;
-    Neighbours nb = retrieve(mem, m, emb.data(), n, k, false, exclude);
+    Neighbours nb = retrieve(mem, m, emb.data(), n, exclude);
     std::vector<float> nbr = gather_fusion_inputs(mem, m, nb);
-    fusion_refine(fusion, m, emb.data(), nbr.data(), n, k, emb.data());
+    fusion_refine(fusion, m, emb.data(), nbr.data(), n, nb.k, emb.data());
+}
+
+void reco_refine(const FusionModel& fusion, const ModeMemory& mem, Modality m, std::vector<float>& emb, int n,
+                 const int* query_label, const std::vector<int>& row_label) {
+    if (n == 0) return;
+    Neighbours nb = retrieve_excluding_labels(mem, m, emb.data(), n, query_label, row_label);
+    std::vector<float> nbr = gather_fusion_inputs(mem, m, nb);
+    fusion_refine(fusion, m, emb.data(), nbr.data(), n, nb.k, emb.data());
 }
 
 // S[r, c] = A[r]·B[c] for a block of rows of A, through the fusion GEMM (fp32).
@@ -46,18 +61,51 @@ double accuracy_pct(const std::vector<int>& pred, const std::vector<int>& label)
     return 100.0 * (double)ok / (double)pred.size();
 }
 
-ZeroShotResult zeroshot_eval(const FusionModel& fusion, const EmbeddingFile& mem, int k, const std::vector<float>& img,
+ZeroShotResult zeroshot_eval(const FusionModel& fusion, const ShardedMemory& mem, int k, const std::vector<float>& img,
+                             const std::vector<int>& label, const std::vector<float>& cls, int C,
+                             const int* img_exclude, const int* cls_exclude) {
+    RetrievalMode mode;
+    mode.k = k;
+    return zeroshot_eval(fusion, ModeMemory(mem, mode), img, label, cls, C, img_exclude, cls_exclude);
+}
+
+ZeroShotResult zeroshot_eval(const FusionModel& fusion, const ModeMemory& mem, const std::vector<float>& img,
                              const std::vector<int>& label, const std::vector<float>& cls, int C,
                              const int* img_exclude, const int* cls_exclude) {
     const int d = fusion.dims.d, n = (int)label.size();
-    if (mem.d() != d) fail("%s: memory width d=%d does not match the fusion model's d=%d", mem.path().c_str(), mem.d(), d);
+    if (mem.file().d() != d)
+        fail("%s: memory width d=%d does not match the fusion model's d=%d", mem.file().path().c_str(), mem.file().d(),
+             d);
     if ((int)img.size() != n * d || (int)cls.size() != C * d) fail("zeroshot_eval: inconsistent sizes");
     ZeroShotResult r;
     r.n = n;
     r.classes = C;
     std::vector<float> img_r = img, cls_r = cls;
-    reco_refine(fusion, mem, Modality::image, k, img_r, n, img_exclude);
-    reco_refine(fusion, mem, Modality::text, k, cls_r, C, cls_exclude);
+    reco_refine(fusion, mem, Modality::image, img_r, n, img_exclude);
+    reco_refine(fusion, mem, Modality::text, cls_r, C, cls_exclude);
+    r.frozen = accuracy_pct(classify_top1(img.data(), n, cls.data(), C, d), label);
+    r.image = accuracy_pct(classify_top1(img_r.data(), n, cls.data(), C, d), label);
+    r.text = accuracy_pct(classify_top1(img.data(), n, cls_r.data(), C, d), label);
+    r.both = accuracy_pct(classify_top1(img_r.data(), n, cls_r.data(), C, d), label);
+    return r;
+}
+
+ZeroShotResult zeroshot_eval(const FusionModel& fusion, const ModeMemory& mem, const std::vector<float>& img,
+                             const std::vector<int>& label, const std::vector<float>& cls, int C,
+                             const std::vector<int>& row_label) {
+    const int d = fusion.dims.d, n = (int)label.size();
+    if (mem.file().d() != d)
+        fail("%s: memory width d=%d does not match the fusion model's d=%d", mem.file().path().c_str(), mem.file().d(),
+             d);
+    if ((int)img.size() != n * d || (int)cls.size() != C * d) fail("zeroshot_eval: inconsistent sizes");
+    ZeroShotResult r;
+    r.n = n;
+    r.classes = C;
+    std::vector<float> img_r = img, cls_r = cls;
+    std::vector<int> cls_label(C);
+    for (int c = 0; c < C; c++) cls_label[c] = c;
+    reco_refine(fusion, mem, Modality::image, img_r, n, label.data(), row_label);
+    reco_refine(fusion, mem, Modality::text, cls_r, C, cls_label.data(), row_label);
     r.frozen = accuracy_pct(classify_top1(img.data(), n, cls.data(), C, d), label);
     r.image = accuracy_pct(classify_top1(img_r.data(), n, cls.data(), C, d), label);
     r.text = accuracy_pct(classify_top1(img.data(), n, cls_r.data(), C, d), label);

@@ -6,8 +6,10 @@
 #pragma once
 #include <vector>
 
+#include "dist/sharded_memory.h"
 #include "fusion.h"
 #include "memory.h"
+#include "retrieval_mode.h"
 
 namespace reco {
 
@@ -17,12 +19,26 @@ struct Neighbours {
     std::vector<float> score;  // [Q,k]
 };
 
-// Search for Q queries of modality m (image or text) in mem. exclude: optional [Q] row to skip.
-Neighbours retrieve(const EmbeddingFile& mem, Modality m, const float* queries, int Q, int k, bool cross = false,
+// Search for Q queries of modality m (image or text) in mem (one file or a directory of shards; exact
+// and split over the MPI ranks: dist/sharded_search.h). exclude: optional [Q] global row to skip.
+Neighbours retrieve(const ShardedMemory& mem, Modality m, const float* queries, int Q, int k, bool cross = false,
                     const int* exclude = nullptr);
 
 // The fusion inputs for those neighbours: the OTHER modality's embeddings, [Q,k,d] fp32
 // (image query → the pairs' text embeddings; text query → the pairs' image embeddings).
-std::vector<float> gather_fusion_inputs(const EmbeddingFile& mem, Modality m, const Neighbours& nb);
+std::vector<float> gather_fusion_inputs(const ShardedMemory& mem, Modality m, const Neighbours& nb);
+
+// The same under an ablation mode (retrieval_mode.h): the searched side, the fused side, k (0: no
+// neighbours, an empty result and an empty [Q,0,d] gather) and the memory subset come from mem.mode().
+Neighbours retrieve(const ModeMemory& mem, Modality m, const float* queries, int Q, const int* exclude = nullptr);
+std::vector<float> gather_fusion_inputs(const ModeMemory& mem, Modality m, const Neighbours& nb);
+
+// Retrieval that never shows a query its own label through the memory (evaluation with the data as
+// the memory): query q never retrieves a row r with row_label[r] == query_label[q] (labels ≥ 0;
+// -1 = no label, never excluded). The exact top-k over the remaining rows: searches k + (the
+// largest number of rows one label has) and drops the excluded ones. Errors when fewer than k rows
+// remain for some query.
+Neighbours retrieve_excluding_labels(const ModeMemory& mem, Modality m, const float* queries, int Q,
+                                     const int* query_label, const std::vector<int>& row_label);
 
 }  // namespace reco

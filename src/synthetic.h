@@ -19,11 +19,16 @@
 
 namespace reco {
 
+class EmbeddingFile;
+class ShardedMemory;
+struct RetrievalMode;
+
 struct SyntheticConfig {
     int d = 64;                   // embedding width
     int groups = 8;               // coarse categories
     int concepts_per_group = 24;  // fine-grained concepts in each group
     int heldout_per_group = 6;    // of which held out from training (evaluation classes)
+    int val_per_group = 3;        // and held out for VALIDATION (choosing steps/settings; never the test)
     int train_per_concept = 64;   // training pairs per train concept
     int memory_per_concept = 32;  // memory pairs per concept (all concepts)
     int eval_per_concept = 16;    // evaluation images per held-out concept
@@ -31,6 +36,9 @@ struct SyntheticConfig {
     double fine = 0.8;            // β: weight of the modality's fine direction
     double align = 0.3;           // γ: cos(a_c, b_c), the fine cross-modal alignment
     double noise = 1.0;           // σ: per-item noise
+    double memory_noise = 1.0;    // σ_M: per-item noise of MEMORY items (retrieval precision)
+    double caption_noise = 0.0;   // ρ: fraction of memory pairs whose caption is of another concept of
+                                  // the same group (a wrong web caption); set by the benchmark below
     uint64_t seed = 1;
 };
 
@@ -45,14 +53,23 @@ struct SyntheticPairs {
 struct SyntheticBenchmark {
     SyntheticConfig cfg;
     int concepts = 0;
-    std::vector<int> heldout;  // concept ids held out of training, ascending
+    std::vector<int> heldout;  // concept ids held out of training for the TEST, ascending
+    std::vector<int> val_concepts;  // concept ids held out of training for VALIDATION, ascending
     SyntheticPairs train;      // pairs of train concepts only
     SyntheticPairs memory;     // pairs of every concept (fresh samples)
     // Evaluation: image_emb = fresh images of held-out concepts; text_emb row i = the class prompt
     // p_c of its concept (identical for every item of a concept), captions = the concept's name,
     // so `reco eval zeroshot --data eval` (classes = distinct captions) scores exactly this.
     SyntheticPairs eval;
+    SyntheticPairs val;        // the same for the validation concepts (classified among them)
+    std::vector<int> memory_caption_concept;  // [memory.n] the concept memory text i describes
+                                              // (≠ concept_id[i] for a wrong caption)
 };
+
+// The benchmark `reco train` runs (docs/synthetic.md "A noisy memory"): SyntheticConfig's geometry
+// with a web-like memory (wrong captions, noisier memory items). SyntheticConfig{} keeps the clean one.
+SyntheticConfig synthetic_benchmark_config();
+extern const int kSyntheticSteps;  // training steps of the benchmark run
 
 // Deterministic in cfg (own Gaussian sampler over std::mt19937_64). Throws on invalid settings.
 SyntheticBenchmark make_synthetic(const SyntheticConfig& cfg);
@@ -60,7 +77,13 @@ SyntheticBenchmark make_synthetic(const SyntheticConfig& cfg);
 // "synthetic:<seed>:<d>" — the model id written into the synthetic embedding files.
 std::string synthetic_model_id(const SyntheticConfig& cfg);
 
-// Write train.safetensors, memory.safetensors, eval.safetensors into dir (created if absent).
+// Write train.safetensors, memory.safetensors, eval.safetensors, val.safetensors into dir.
 void write_synthetic(const SyntheticBenchmark& b, const std::string& dir);
+
+// Of the top-k pairs each TEST image retrieves under `mode` (its searched side), the percentage whose
+// caption describes the image's concept: what the fused texts can be trusted for (mem = b.memory
+// as written by write_synthetic).
+double synthetic_caption_precision(const SyntheticBenchmark& b, const ShardedMemory& mem,
+                                   const RetrievalMode& mode);
 
 }  // namespace reco

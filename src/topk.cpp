@@ -2,7 +2,7 @@
 //
 // The definition every implementation reproduces is in topk.h: score = one sequential fp32
 // fmaf chain over c = 0..d-1, ties → lower index. topk_search_reference() is that definition
-// written as plainly as possible; topk_search() computes the same numbers fast:
+// written as plainly as possible (reference/topk.cpp); topk_search() computes the same numbers fast:
 //
 //   for each chunk of ≤ 1024 queries (packed once as [group][c][G] panels, G queries a group)
 //     in parallel over memory tiles of kTileRows rows:
@@ -29,6 +29,7 @@
 #include <vector>
 
 #include "common.h"
+#include "impl.h"
 #include "safetensors.h"  // half_to_float
 #include "topk_blocked.h"
 
@@ -39,7 +40,7 @@ using topk_detail::better;
 // ---------------------------------------------------------------------------------------------
 // Argument checks shared by the fast path and the reference.
 
-static void check_args(const float* queries, int Q, int N, int d, int k, const int* exclude) {
+void topk_check_args(const float* queries, int Q, int N, int d, int k, const int* exclude) {
     if (d <= 0) fail("top-k search: embedding dimension d=%d must be positive", d);
     if (N <= 0) fail("top-k search: the memory is empty (%d items)", N);
     if (Q < 0) fail("top-k search: negative number of queries (%d)", Q);
@@ -58,33 +59,7 @@ static void check_args(const float* queries, int Q, int N, int d, int k, const i
             fail("top-k search: query %zu has a non-finite value (%g) at position %zu", j / d, queries[j], j % d);
 }
 
-// ---------------------------------------------------------------------------------------------
-// The reference definition.
-
-void topk_search_reference(const float* queries, const uint16_t* mem, int Q, int N, int d, int k,
-                           int* out_idx, float* out_score, const int* exclude) {
-    check_args(queries, Q, N, d, k, exclude);
-    std::vector<float> row((size_t)d), score((size_t)N);
-    std::vector<int> order((size_t)N);
-    for (int q = 0; q < Q; q++) {
-        const float* x = queries + (size_t)q * d;
-        for (int i = 0; i < N; i++) {
-            const uint16_t* m = mem + (size_t)i * d;
-            float acc = 0.0f;
-            for (int c = 0; c < d; c++) acc = std::fma(x[c], half_to_float(m[c]), acc);
-            score[i] = acc;
-        }
-        int n = 0;
-        for (int i = 0; i < N; i++)
-            if (!exclude || exclude[q] != i) order[n++] = i;
-        std::partial_sort(order.begin(), order.begin() + k, order.begin() + n,
-                          [&](int a, int b) { return better(score[a], a, score[b], b); });
-        for (int j = 0; j < k; j++) {
-            out_idx[(size_t)q * k + j] = order[j];
-            out_score[(size_t)q * k + j] = score[order[j]];
-        }
-    }
-}
+// The reference definition, topk_search_reference, is in reference/topk.cpp.
 
 // ---------------------------------------------------------------------------------------------
 // Portable micro-kernel: what a CPU without AVX2 + FMA + F16C runs (compilers vectorise the l loop;
@@ -121,7 +96,7 @@ void topk_search_at(Isa level, const float* queries, const uint16_t* mem, int Q,
     if ((int)level > (int)isa_supported())
         fail("top-k search: kernel level %s is not supported by this CPU (best: %s)", isa_name(level),
              isa_name(isa_supported()));
-    check_args(queries, Q, N, d, k, exclude);
+    topk_check_args(queries, Q, N, d, k, exclude);
     if (Q == 0) return;
     using namespace topk_detail;
     switch (level) {
@@ -136,6 +111,7 @@ void topk_search_at(Isa level, const float* queries, const uint16_t* mem, int Q,
 
 void topk_search(const float* queries, const uint16_t* mem, int Q, int N, int d, int k,
                  int* out_idx, float* out_score, const int* exclude) {
+    if (impl() == Impl::reference) return topk_search_reference(queries, mem, Q, N, d, k, out_idx, out_score, exclude);
     topk_search_at(isa_active(), queries, mem, Q, N, d, k, out_idx, out_score, exclude);
 }
 

@@ -45,9 +45,12 @@ const char* topk_kernel_name(Isa level);  // one line for `reco info`
 void topk_search_portable(const float* queries, const uint16_t* mem_f16, int Q, int N, int d, int k,
                           int* out_idx, float* out_score, const int* exclude = nullptr);
 
-// The plain reference: the definition above, one sequential fmaf chain per (query, item),
-// then a full sort. O(Q·N·d) with no blocking; used by the tests and as documentation.
+// The plain reference (reference/topk.cpp): the definition above, one sequential fmaf chain per
+// (query, item), then a sort. O(Q·N·d) with no blocking. topk_search runs it under --impl reference.
 void topk_search_reference(const float* queries, const uint16_t* mem_f16, int Q, int N, int d, int k,
                            int* out_idx, float* out_score, const int* exclude = nullptr);
+
+// The argument checks (and error messages) every implementation shares; throws reco::Error.
+void topk_check_args(const float* queries, int Q, int N, int d, int k, const int* exclude);
 
 }  // namespace reco

@@ -61,15 +61,27 @@ std::vector<int> epoch_permutation(uint64_t seed, int64_t epoch, int n) {
     return p;
 }
 
+Trainer::Trainer(const EmbeddingFile& data, const ShardedMemory& mem, const NeighbourIndex& nb,
+                 const TrainSettings& s, FusionModel m, AdamW o, int64_t step)
+    : Trainer(data, &mem, nullptr, nb, s, std::move(m), std::move(o), step) {}
+
 Trainer::Trainer(const EmbeddingFile& data, const EmbeddingFile& mem, const NeighbourIndex& nb,
                  const TrainSettings& s, FusionModel m, AdamW o, int64_t step)
-    : settings(s), model(std::move(m)), opt(std::move(o)), data_(data), mem_(mem), nb_(nb), step_(step) {
+    : Trainer(data, nullptr, std::unique_ptr<ShardedMemory>(new ShardedMemory(mem)), nb, s, std::move(m),
+              std::move(o), step) {}
+
+Trainer::Trainer(const EmbeddingFile& data, const ShardedMemory* memp, std::unique_ptr<ShardedMemory> own,
+                 const NeighbourIndex& nb, const TrainSettings& s, FusionModel m, AdamW o, int64_t step)
+    : settings(s), model(std::move(m)), opt(std::move(o)), data_(data), own_mem_(std::move(own)),
+      mem_(own_mem_ ? own_mem_.get() : memp), nb_(nb), step_(step) {
+    const ShardedMemory& mem = *mem_;
     if (nb.n != data.n() || nb.k != s.k)
         fail("%s: neighbour index is for %d items with k=%d, the run has %d items with k=%d", data.path().c_str(),
              nb.n, nb.k, data.n(), s.k);
     if (model.dims.d != data.d())
         fail("%s: the fusion model has width d=%d but the data's embeddings have d=%d", data.path().c_str(),
              model.dims.d, data.d());
+    mem.open_all();  // rows are read from OpenMP threads in step()
     if (mem.d() != data.d())
         fail("%s (d=%d) and memory %s (d=%d): embedding dimensions differ", data.path().c_str(), data.d(),
              mem.path().c_str(), mem.d());
@@ -86,6 +98,8 @@ Trainer::Trainer(const EmbeddingFile& data, const EmbeddingFile& mem, const Neig
         fail("trainer: the %s loss needs a model %s a logit_bias parameter", loss_name(loss_),
              model.dims.logit_bias ? "without" : "with");
     settings.data_n = data.n();
+    fuse_images_for_img_ = settings.mode().fuses_images(Modality::image);
+    fuse_images_for_txt_ = settings.mode().fuses_images(Modality::text);
     steps_per_epoch_ = data.n() / s.batch;
     schedule_ = settings.lr_schedule();
 }
@@ -131,26 +145,45 @@ void Trainer::sync_from_device() {
 #endif
 }
 
+void Trainer::use_data_parallel(Collectives* c) {
+    if (gpu_) fail("data-parallel training runs on the CPU here (one rank per process, no CUDA backend)");
+    dp_ = c;
+    dp_ws_.reset(c ? new DataParallelWorkspace : nullptr);
+}
+
 float Trainer::step() {
     const int B = settings.batch, k = settings.k, d = data_.d();
     batch_items(step_, items_);
-    V_.resize((size_t)B * d);
-    T_.resize((size_t)B * d);
-    nbr_txt_img_.resize((size_t)B * k * d);
-    nbr_img_txt_.resize((size_t)B * k * d);
+    int b0 = 0, b1 = B;  // the rows this process loads: all, or its data-parallel slice
+    if (dp_) batch_slice(B, dp_->size(), dp_->rank(), &b0, &b1);
+    const int Bl = b1 - b0;
+    V_.resize((size_t)Bl * d);
+    T_.resize((size_t)Bl * d);
+    nbr_txt_img_.resize((size_t)Bl * k * d);
+    nbr_img_txt_.resize((size_t)Bl * k * d);
 #pragma omp parallel for schedule(static)
-    for (int b = 0; b < B; b++) {
-        const int i = items_[b];
+    for (int b = 0; b < Bl; b++) {
+        const int i = items_[b0 + b];
         data_.image_row(i, V_.data() + (size_t)b * d);
         data_.text_row(i, T_.data() + (size_t)b * d);
         for (int j = 0; j < k; j++) {
-            // image i searched the memory's images: fuse those pairs' texts (and vice versa)
-            mem_.text_row(nb_.img[(size_t)i * k + j], nbr_txt_img_.data() + ((size_t)b * k + j) * d);
-            mem_.image_row(nb_.txt[(size_t)i * k + j], nbr_img_txt_.data() + ((size_t)b * k + j) * d);
+            // the paper's mode: image i searched the memory's images, fuse those pairs' texts (and
+            // vice versa); --fuse uni takes the query's own modality (retrieval_mode.h)
+            const int ri = nb_.img[(size_t)i * k + j], rt = nb_.txt[(size_t)i * k + j];
+            float* oi = nbr_txt_img_.data() + ((size_t)b * k + j) * d;
+            float* ot = nbr_img_txt_.data() + ((size_t)b * k + j) * d;
+            if (fuse_images_for_img_) mem_->image_row(ri, oi);
+            else mem_->text_row(ri, oi);
+            if (fuse_images_for_txt_) mem_->image_row(rt, ot);
+            else mem_->text_row(rt, ot);
         }
     }
     const double lr = schedule_.lr_at(step_);
     float loss;
+    if (dp_)
+        loss = data_parallel_train_step(*dp_, model, opt, *dp_ws_, V_.data(), T_.data(), nbr_txt_img_.data(),
+                                        nbr_img_txt_.data(), B, k, lr, loss_);
+    else
 #if RECO_CUDA
     if (gpu_)
         loss = gpu_->impl.train_step(V_.data(), T_.data(), nbr_txt_img_.data(), nbr_img_txt_.data(), B, k, lr);
@@ -185,6 +218,7 @@ TrainLoopResult train_loop(Trainer& t, const TrainLoopOptions& o) {
         const float loss = t.step();
         r.losses.push_back(loss);
         const int64_t n = t.steps_done();  // 1-based number of the step just done
+        if (o.on_step) o.on_step(t, n, loss, std::chrono::duration<double>(clock::now() - t0).count());
         if (o.log_every > 0 && (n % o.log_every == 0 || n == end)) {
             fprintf(o.log, "step %lld loss %.9g\n", (long long)n, (double)loss);
             fflush(o.log);

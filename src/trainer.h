@@ -10,12 +10,15 @@
 //   V, T          = the items' frozen image / text embeddings                       [B,d]
 //   nbr_txt_img   = memory TEXT embeddings of each item's image→image neighbours    [B,k,d]
 //   nbr_img_txt   = memory IMAGE embeddings of each item's text→text neighbours     [B,k,d]
+//                   (the paper's mode; settings.search/fuse choose other sides, retrieval_mode.h,
+//                   and k = 0 trains the modules on the query alone)
 //   loss_s        = fusion_train_step(...) with lr = schedule(s)   (the loss BEFORE the update)
 // The batch of step s depends only on (seed, s, N, B, shuffle): a run resumed at step s from a
 // checkpoint (weights, AdamW t/m/v, settings) computes exactly what the uninterrupted run would
 // have (given the same thread count: OpenMP work is split statically).
 #pragma once
 #include <csignal>
+#include <functional>
 #include <memory>
 #include <cstdint>
 #include <cstdio>
@@ -24,8 +27,10 @@
 
 #include "adamw.h"
 #include "checkpoint.h"
+#include "dist/data_parallel.h"
 #include "fusion.h"
 #include "fusion_train.h"
+#include "dist/sharded_memory.h"
 #include "memory.h"
 #include "neighbour_cache.h"
 
@@ -45,6 +50,9 @@ class Trainer {
 public:
     // data/mem/nb must outlive the trainer. step = steps already done (0 for a new run).
     // Checks: nb matches data and settings.k, model width == data width, batch ≤ N, opt sized.
+    Trainer(const EmbeddingFile& data, const ShardedMemory& mem, const NeighbourIndex& nb,
+            const TrainSettings& settings, FusionModel model, AdamW opt, int64_t step);
+    // The same with a one-file memory (wrapped in a ShardedMemory the trainer keeps).
     Trainer(const EmbeddingFile& data, const EmbeddingFile& mem, const NeighbourIndex& nb,
             const TrainSettings& settings, FusionModel model, AdamW opt, int64_t step);
 
@@ -54,6 +62,8 @@ public:
     void batch_items(int64_t step, std::vector<int>& items);
     // One training step; returns the loss of the batch before the update.
     float step();
+    // The learning rate of step s (0-based) under the run's schedule.
+    double lr_at(int64_t s) const { return schedule_.lr_at(s); }
     // Checkpoint with the AdamW moments (resumable), atomically (syncs from the GPU first).
     void save(const std::string& path);
     // Run the steps on the CUDA backend (FusionGpu: parameters, gradients and AdamW moments on the
@@ -62,6 +72,10 @@ public:
     void use_cuda();
     // Bring the device's weights and AdamW state back into `model` / `opt` (no-op on the CPU).
     void sync_from_device();
+    // Split every step's batch over the ranks of `c` (dist/data_parallel.h): this process loads and
+    // runs only its slice; the loss, the reduced gradients and the update are the global batch's.
+    // c must outlive the trainer; every rank must call step() the same number of times. CPU only.
+    void use_data_parallel(Collectives* c);
     ~Trainer();
 
     TrainSettings settings;
@@ -70,10 +84,14 @@ public:
 
 private:
     const EmbeddingFile& data_;
-    const EmbeddingFile& mem_;
+    Trainer(const EmbeddingFile& data, const ShardedMemory* mem, std::unique_ptr<ShardedMemory> own,
+            const NeighbourIndex& nb, const TrainSettings& settings, FusionModel model, AdamW opt, int64_t step);
+    std::unique_ptr<ShardedMemory> own_mem_;  // only for the EmbeddingFile constructor
+    const ShardedMemory* mem_;
     const NeighbourIndex& nb_;
     LrSchedule schedule_;
     LossKind loss_ = LossKind::nce;  // settings.loss; must agree with model.dims.logit_bias
+    bool fuse_images_for_img_ = false, fuse_images_for_txt_ = true;  // settings' --fuse (retrieval_mode.h)
     int64_t step_ = 0, steps_per_epoch_ = 0;
     int64_t perm_epoch_ = -1;
     std::vector<int> perm_, items_;
@@ -81,6 +99,8 @@ private:
     FusionTrainWorkspace ws_;
     struct Gpu;                 // the CUDA state (trainer.cpp), null on the CPU
     std::unique_ptr<Gpu> gpu_;
+    Collectives* dp_ = nullptr;  // data-parallel ranks, null on one process
+    std::unique_ptr<DataParallelWorkspace> dp_ws_;
 };
 
 struct TrainLoopOptions {
@@ -91,6 +111,9 @@ struct TrainLoopOptions {
     FILE* log = stdout;       // where step lines go
     bool progress = true;     // the progress line on stderr
     const volatile std::sig_atomic_t* interrupt = nullptr;  // set (by a signal handler) → save, stop
+    // called after every step with the number of steps done, that step's loss and the seconds since
+    // the loop started (metrics, periodic evaluation: train_metrics.h)
+    std::function<void(Trainer&, int64_t steps_done, float loss, double seconds)> on_step;
 };
 
 struct TrainLoopResult {

@@ -93,7 +93,7 @@ fi
 bench_ok=1
 if [ $built -eq 0 ]; then
   CUDA_HOME_="${CUDA_HOME:-$(dirname "$(dirname "$(command -v nvcc 2>/dev/null || echo /usr/local/cuda/bin/nvcc)")")}"
-  objs=$(ls build/src/*.o build/kernels/*.o 2>/dev/null | grep -v '/main.o$' | tr '\n' ' ')
+  objs=$(find build/src build/kernels -name '*.o' 2>/dev/null | grep -v '/src/main.o$' | tr '\n' ' ')
   if stage bench_build 120 ${CXX:-g++} -O3 -std=c++17 -fopenmp -Isrc -Ikernels -DRECO_CUDA=1 -I"$CUDA_HOME_/include" \
        tools/bench_gpu.cpp $objs -L"$CUDA_HOME_/lib64" -lcublasLt -lcublas -lcudart_static -ldl -lrt -lpthread \
        -o build/bench_gpu; then

@@ -1,0 +1,2 @@
+build-n0/src/common.o: src/common.cpp src/common.h
+src/common.h:

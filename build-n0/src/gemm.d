@@ -1,0 +1,2 @@
+build-n0/src/gemm.o: src/gemm.cpp src/ops.h
+src/ops.h:

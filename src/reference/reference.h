@@ -1,0 +1,36 @@
+// reference.h — the plain reference twins of the fast kernels (--impl reference, impl.h).
+//
+// Read these first. Each is the definition written as plainly as possible: short loops in the
+// paper's notation, no intrinsics, no blocking, at most one `omp parallel for`. The fast versions
+// (gemm.cpp, fusion_gemm.cpp, topk.cpp, adamw.cpp) must reproduce them; tests/test_reference_twins.cpp
+// runs both. The fusion layer's reference is fusion_forward_ref / fusion_backward_ref (fusion.cpp).
+#pragma once
+#include <cstdint>
+
+#include "adamw.h"
+
+namespace reco {
+
+// ---- reference/matmul.cpp
+// y = x·Wᵀ + b, every Linear of the CLIP/SigLIP towers:
+//   out[n][o] = b[o] + Σ_c inp[n][c]·W[o][c]     inp [N,C], W [OC,C] (PyTorch layout), b [OC] or null
+// summed in double over c = 0..C-1, rounded once to float.
+void matmul_reference(float* out, const float* inp, const float* weight, const float* bias, int N, int C, int OC);
+
+// C[M,N] = β·C + α·op(A)·op(B): the contract of fusion_gemm.h's gemm (op(A) = A [M,K] or Aᵀ with
+// A stored [K,M]; op(B) = B [K,N] or Bᵀ with B stored [N,K]; row-major with leading dimensions),
+// as a triple loop in increasing k. β = 0 never reads C.
+template <class T>
+void gemm_reference(bool transA, bool transB, int M, int N, int K, T alpha, const T* A, int lda, const T* B, int ldb,
+                    T beta, T* C, int ldc);
+
+// ---- reference/adamw.cpp
+// One AdamW update of every parameter (paper §4.1; torch.optim.AdamW), t ← t+1. Same arithmetic,
+// in the same order, as AdamW::step, so the two agree bit for bit.
+void adamw_step_reference(AdamW& opt, float* params, const float* grads, double lr);
+
+// ---- reference/topk.cpp
+// KNN(q, M) by brute force: every score as the reference fmaf chain of topk.h, then a sort
+// (score descending, lower index first). Declared in topk.h as topk_search_reference.
+
+}  // namespace reco
