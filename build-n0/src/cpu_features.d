@@ -1,2 +1,0 @@
-build-n0/src/cpu_features.o: src/cpu_features.cpp src/cpu_features.h
-src/cpu_features.h:

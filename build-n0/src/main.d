@@ -1,3 +1,0 @@
-build-n0/src/main.o: src/main.cpp src/cli.h src/common.h
-src/cli.h:
-src/common.h:

@@ -1,2 +1,0 @@
-build-n0/src/topk_avx2.o: src/topk_avx2.cpp src/topk_blocked.h
-src/topk_blocked.h:
