@@ -262,6 +262,61 @@ struct FusionGpu::Impl {
         }
     }
 
+    // ---------------------------------------------------------------- data-parallel step
+    // Rows [b0, b0+Bl) of the global batch of B on this rank (dist/data_parallel.h, steps 1-6).
+    DevBuf<float> dp_mine, dp_all, dp_V, dp_T, dp_Vbar, dp_Tbar;
+    float step_data_parallel(DeviceCollectives& cc, const float* V, const float* T, const float* nti,
+                             const float* nit, int Bl, int B, int b0, int k, double lr) {
+        const int D = dims.d;
+        const size_t row = (size_t)D * sizeof(float);
+        const float* p_img = params.get();
+        const float* p_txt = params.get() + M;
+        CUDA_CHECK(cudaMemsetAsync(grads.get(), 0, numel * sizeof(float), st));
+        // 1. forward of this rank's rows, 2. packed [V̄ | T̄ | V | T] rows, all-gathered in rank order
+        dp_mine.reserve(std::max<size_t>((size_t)Bl * 4 * D, 1));
+        dp_all.reserve((size_t)B * 4 * D);
+        if (Bl > 0) {
+            forward(img, p_img, V, nti, Bl, k);
+            forward(txt, p_txt, T, nit, Bl, k);
+            const float* part[4] = {img.out.get(), txt.out.get(), V, T};
+            for (int j = 0; j < 4; j++)
+                CUDA_CHECK(cudaMemcpy2DAsync(dp_mine.get() + (size_t)j * D, 4 * row, part[j], row, row, Bl,
+                                             cudaMemcpyDeviceToDevice, st));
+        }
+        CUDA_CHECK(cudaStreamSynchronize(st));
+        cc.allgather_rows_device(dp_mine.get(), dp_all.get(), batch_slice_rows(B, cc.size()), 4 * D);
+        DevBuf<float>* whole[4] = {&dp_Vbar, &dp_Tbar, &dp_V, &dp_T};
+        for (int j = 0; j < 4; j++) {
+            whole[j]->reserve((size_t)B * D);
+            CUDA_CHECK(cudaMemcpy2DAsync(whole[j]->get(), row, dp_all.get() + (size_t)j * D, 4 * row, row, B,
+                                         cudaMemcpyDeviceToDevice, st));
+        }
+        // 3. the global batch's loss (every rank the same); the scale's gradient from rank 0 only
+        const float s_raw = std::exp(logit_scale);
+        const float s = std::min(s_raw, 100.0f);
+        parts.reserve(6);
+        dVbar.reserve((size_t)B * D), dTbar.reserve((size_t)B * D);
+        CUDA_CHECK(cudaMemsetAsync(dVbar.get(), 0, (size_t)B * D * sizeof(float), st));
+        CUDA_CHECK(cudaMemsetAsync(dTbar.get(), 0, (size_t)B * D * sizeof(float), st));
+        nce(dp_Vbar.get(), dp_Tbar.get(), B, s, dVbar.get(), dTbar.get(), parts.get() + 0);
+        nce(dp_Vbar.get(), dp_T.get(), B, s, dVbar.get(), nullptr, parts.get() + 2);
+        nce(dp_V.get(), dp_Tbar.get(), B, s, nullptr, dTbar.get(), parts.get() + 4);
+        if (cc.rank() == 0) {
+            logit_scale_grad_kernel<<<1, 1, 0, st>>>(grads.get() + 2 * M, parts.get(), s_raw);
+            KERNEL_CHECK();
+        }
+        // 4. backward through the gather: this rank's rows of dL/dV̄, dL/dT̄
+        if (Bl > 0) {
+            backward(img, p_img, grads.get(), dVbar.get() + (size_t)b0 * D);
+            backward(txt, p_txt, grads.get() + M, dTbar.get() + (size_t)b0 * D);
+        }
+        // 5. gradients summed in rank order, 6. the same update everywhere
+        CUDA_CHECK(cudaStreamSynchronize(st));
+        cc.sum_in_rank_order_device(grads.get(), numel);
+        adamw(lr);
+        return finish();
+    }
+
     float step(const float* V, const float* T, const float* nti, const float* nit, int B, int k, double lr) {
         CUDA_CHECK(cudaMemsetAsync(grads.get(), 0, numel * sizeof(float), st));
         loss_grads_enqueue(V, T, nti, nit, B, k, true);
@@ -320,6 +375,16 @@ float FusionGpu::train_step(const float* V, const float* T, const float* nti, co
 float FusionGpu::train_step_device(const float* V, const float* T, const float* nti, const float* nit, int B, int k,
                                    double lr) {
     return impl_->step(V, T, nti, nit, B, k, lr);
+}
+
+float FusionGpu::train_step_data_parallel(DeviceCollectives& c, const float* V, const float* T, const float* nti,
+                                          const float* nit, int B, int k, double lr) {
+    Impl& I = *impl_;
+    if (B < 1 || k < 0) fail("data-parallel step: invalid batch %d or k %d", B, k);
+    int b0, b1;
+    batch_slice(B, c.size(), c.rank(), &b0, &b1);
+    if (b1 > b0) I.upload_inputs(V, T, nti, nit, b1 - b0, k);
+    return I.step_data_parallel(c, I.in_V.get(), I.in_T.get(), I.in_a.get(), I.in_b.get(), b1 - b0, B, b0, k, lr);
 }
 
 float FusionGpu::loss_and_grads(const float* V, const float* T, const float* nti, const float* nit, int B, int k,

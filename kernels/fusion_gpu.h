@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "adamw.h"
+#include "dist/data_parallel.h"
 #include "fusion.h"
 
 namespace reco {
@@ -39,6 +40,14 @@ public:
     // The same with device pointers (no host copies; benchmarks).
     float train_step_device(const float* V, const float* T, const float* nbr_txt_for_img,
                             const float* nbr_img_for_txt, int B, int k, double lr);
+    // One data-parallel step (src/dist/data_parallel.h) on this rank's device: V, T [B_r,d] and the
+    // neighbours [B_r,k,d] are THIS rank's rows of the global batch of B (host arrays, batch_slice).
+    // Forward of its rows, all-gather of [V̄|T̄|V|T] over `c`, the global batch's NCE loss, backward of its
+    // rows, gradients summed in rank order, the same AdamW update on every rank. nce loss only.
+    // Returns the global batch's loss before the update.
+    float train_step_data_parallel(DeviceCollectives& c, const float* V, const float* T,
+                                   const float* nbr_txt_for_img, const float* nbr_img_for_txt, int B, int k,
+                                   double lr);
     // fusion_loss with gradients, no update: returns L and (when grads is non-null) dL/dparams.
     float loss_and_grads(const float* V, const float* T, const float* nbr_txt_for_img, const float* nbr_img_for_txt,
                          int B, int k, std::vector<float>* grads);

@@ -26,7 +26,7 @@ namespace reco {
 // A fresh ncclUniqueId as bytes (rank 0), to be broadcast to every rank.
 std::string nccl_unique_id();
 
-class NcclComm : public Collectives {
+class NcclComm : public Collectives, public DeviceCollectives {
 public:
     // Every rank calls this collectively with the same id; `device` is this rank's GPU.
     NcclComm(int rank, int size, const std::string& unique_id, int device);
@@ -37,8 +37,9 @@ public:
     int rank() const override;
     int size() const override;
     // Device pointers; synchronous on this rank's stream (returns when the result is in place).
-    void allgather_rows_device(const float* mine, float* all, const std::vector<int>& rows_per_rank, int width);
-    void sum_in_rank_order_device(float* buf, size_t n);
+    void allgather_rows_device(const float* mine, float* all, const std::vector<int>& rows_per_rank,
+                               int width) override;
+    void sum_in_rank_order_device(float* buf, size_t n) override;
     // Host pointers (Collectives): staged through device buffers.
     void allgather_rows(const float* mine, float* all, const std::vector<int>& rows_per_rank, int width) override;
     void allreduce_sum_ordered(float* buf, size_t n) override;

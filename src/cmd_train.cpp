@@ -44,6 +44,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <csignal>
@@ -60,6 +61,10 @@
 #include "device.h"
 #include "dist/comm.h"
 #include "dist/comm_collectives.h"
+#include "dist/local_device.h"
+#if RECO_CUDA && RECO_NCCL
+#include "nccl_comm.h"
+#endif
 #include "common.h"
 #include "memory.h"
 #include "neighbour_cache.h"
@@ -293,21 +298,42 @@ static TrainOutcome train(Args& a, const TrainJob& job) {
     dist::root_eprintf("training %lld steps (%lld per epoch, batch %d, %s, lr %g %s, warm-up %lld, %s loss)\n",
             (long long)s.total_steps, (long long)spe, s.batch, s.mode().describe().c_str(), s.lr, s.schedule.c_str(),
             (long long)s.warmup, s.loss.c_str());
+#if RECO_CUDA && RECO_NCCL
+    std::unique_ptr<NcclComm> nccl;  // GPU ranks' collectives; outlives the trainer that uses it
+#endif
     Trainer trainer(data, mem, nb, s, std::move(model), std::move(opt), start);
     // Data-parallel over the ranks of an MPI launch: each rank runs its slice of every batch
-    // (dist/data_parallel.h); one process is the plain trainer.
+    // (dist/data_parallel.h); one process is the plain trainer. With a GPU on EVERY rank and NCCL built
+    // in, each rank trains on its device (local rank → device) and the collectives run over NCCL.
     CommCollectives ranks;
     const bool parallel = dist::size() > 1;
+    const bool want_gpu = resolve_device(a.get("device", "auto")) == Device::CUDA && loss == LossKind::nce;
     if (parallel) {
-        trainer.use_data_parallel(&ranks);
-        dist::root_eprintf("data-parallel over %d ranks (%s): each runs %d or %d rows of every batch of %d\n",
-                           dist::size(), dist::backend_name().c_str(), s.batch / dist::size(),
-                           (s.batch + dist::size() - 1) / dist::size(), s.batch);
-        if (a.get("device", "auto") == "cuda")
-            dist::root_eprintf("note: data-parallel training runs on the CPU of each rank (the GPU step is one "
-                               "process only)\n");
+        const int32_t mine = want_gpu && RECO_NCCL ? 1 : 0;  // all ranks on GPUs, or none
+        const std::vector<int32_t> all = dist::allgatherv(&mine, 1);
+        const bool on_gpu = std::count(all.begin(), all.end(), 1) == dist::size();
+#if RECO_CUDA && RECO_NCCL
+        if (on_gpu) {
+            std::string id = dist::is_root() ? nccl_unique_id() : std::string();
+            dist::broadcast(id, 0);
+            const int dev = bind_local_device();
+            nccl.reset(new NcclComm(dist::rank(), dist::size(), id, dev < 0 ? 0 : dev));
+            trainer.use_cuda();
+            trainer.use_data_parallel(&ranks, nccl.get());
+        }
+#endif
+        if (!on_gpu) trainer.use_data_parallel(&ranks);
+        dist::root_eprintf("data-parallel over %d ranks (%s%s): each runs %d or %d rows of every batch of %d\n",
+                           dist::size(), dist::backend_name().c_str(), on_gpu ? ", NCCL, one GPU per rank" : "",
+                           s.batch / dist::size(), (s.batch + dist::size() - 1) / dist::size(), s.batch);
+        if (want_gpu && !on_gpu)
+            dist::root_eprintf("note: %s; the ranks train on their CPUs\n",
+                               RECO_NCCL ? "not every rank has a CUDA device"
+                                         : "this build has no NCCL (tools/get_nccl.sh, then make)");
     } else if (resolve_device(a.get("device", "auto")) == Device::CUDA) {
-        if (loss == LossKind::sigmoid) {
+        if (s.k == 0) {
+            dist::root_eprintf("note: the k = 0 control (no neighbours) trains on the CPU\n");
+        } else if (loss == LossKind::sigmoid) {
             dist::root_eprintf("note: the sigmoid loss has no CUDA kernels yet; training on the CPU\n");
         } else {
             trainer.use_cuda();
@@ -364,11 +390,11 @@ static TrainOutcome train(Args& a, const TrainJob& job) {
         o.log_every = 0;
         o.progress = false;
     }
-    // Ctrl-C would stop the ranks at different steps: under mpirun the launcher ends the job, and the
-    // last --save-every checkpoint is the one to --resume from.
+    // Ctrl-C would stop the ranks at different steps: under mpirun SIGINT keeps its default (the ranks
+    // end with the launcher), and the last --save-every checkpoint is the one to --resume from.
     o.interrupt = parallel ? nullptr : &g_interrupt;
     g_interrupt = 0;
-    auto previous = std::signal(SIGINT, on_sigint);
+    auto previous = parallel ? std::signal(SIGINT, SIG_DFL) : std::signal(SIGINT, on_sigint);
     TrainLoopResult r;
     try {
         r = train_loop(trainer, o);

@@ -57,10 +57,10 @@ std::vector<float> ensembled_class_embeddings(Encoder& enc, const std::vector<st
         std::vector<double> mean(d, 0.0);
         for (int t = 0; t < T; t++)
             for (int e = 0; e < d; e++) mean[e] += P[((size_t)c * T + t) * d + e];
-        double nn = 0;
+        double nn = 0;  // the mean's squared norm; the mean itself is mean[e] / T
         for (int e = 0; e < d; e++) nn += (mean[e] / T) * (mean[e] / T);
-        const double inv = nn > 0 ? 1.0 / std::sqrt(nn) : 0.0;
-        if (nn == 0) fail("class '%s': its prompt embeddings cancel out (zero mean); use other templates", classes[c].c_str());
+        if (!(nn > 0)) fail("class '%s': its prompt embeddings cancel out (zero mean); use other templates", classes[c].c_str());
+        const double inv = 1.0 / std::sqrt(nn);
         for (int e = 0; e < d; e++) cls[(size_t)c * d + e] = (float)(mean[e] / T * inv);
     }
     return cls;

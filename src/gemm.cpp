@@ -18,8 +18,8 @@
 #include <vector>
 
 #include "cpu_features.h"
-#include "common.h"
 #include "impl.h"
+#include "common.h"
 #include "ops.h"
 #include "reference/reference.h"
 

@@ -16,13 +16,14 @@
 #include "dist/local_device.h"
 #include "dist/sharded_search.h"
 #include "impl.h"
+#include "topk_device.h"
 
 using namespace reco;
 
 static void usage(FILE* f) {
     fprintf(f, "reco — Retrieval-Enhanced Contrastive vision-text models (RECO) on frozen CLIP\n\nusage:\n");
     for (auto& kv : command_registry()) fprintf(f, "  reco %s\n", kv.second.usage);
-    fprintf(f, "\nevery command accepts --device auto|cpu|cuda and --impl fast|reference; those that run a tower\nalso --precision fp32|bf16 (CPU GEMMs in bf16 with fp32 accumulation where the CPU has avx512_bf16;\ndefault fp32). See README.md.\n");
+    fprintf(f, "\nevery command accepts --device auto|cpu|cuda and --impl fast|reference; those that run a tower also\n--precision fp32|bf16 (CPU GEMMs in bf16 with fp32 accumulation where the CPU has avx512_bf16; default fp32). See README.md.\n");
 }
 
 // OpenMP threads that wait at a barrier spin by default (libgomp's active wait policy). When the
@@ -71,17 +72,21 @@ int main(int argc, char** argv) {
     try {
         dist::init(&argc, &argv);
         dist::check_same_arguments(argc, argv);
+        // Results are printed once: rank 0's stdout; the other ranks' goes nowhere (errors and notes
+        // stay on every rank's stderr).
+        if (!dist::is_root() && !freopen("/dev/null", "w", stdout)) fail("rank %d: cannot silence stdout", dist::rank());
         if (dist::size() > 1) bind_local_device();  // one rank per GPU: the node-local rank's device
         std::vector<std::string> vo = cmd.value_opts, fo = cmd.flag_opts;
         vo.push_back("device");
-        vo.push_back("precision");
         vo.push_back("memory-budget");
         vo.push_back("impl");
+        vo.push_back("precision");
         fo.push_back("help");
         Args args(argc - 2, argv + 2, vo, fo);
         set_impl(parse_impl(args.get("impl", "fast")));  // --impl reference|fast (impl.h)
         if (args.has("memory-budget"))  // MB of memory rows a search maps at once (dist/sharded_search.h)
             set_default_memory_budget(memory_budget_bytes(args.get_i64("memory-budget", 0)));
+        set_search_device_flag(args.get("device", "auto"));  // where top-k searches run (topk_device.h)
         if (args.has("help")) {
             dist::root_printf("usage: reco %s\n", cmd.usage);
             rc = 0;

@@ -38,9 +38,22 @@ void TopkSearcher::search(const float* queries, int Q, int k, int* out_idx, floa
     topk_search(queries, mem_, Q, N_, d_, k, out_idx, out_score, exclude);
 }
 
+static std::string g_flag = "auto";
+static int g_resolved = -1;  // -1: not yet
+
+void set_search_device_flag(const std::string& flag) {
+    g_flag = flag;
+    g_resolved = -1;
+}
+
+Device search_device() {
+    if (g_resolved < 0) g_resolved = (int)resolve_device(g_flag);
+    return (Device)g_resolved;
+}
+
 void topk_search_on(Device dev, const float* queries, const uint16_t* mem_f16, int Q, int N, int d, int k,
                     int* out_idx, float* out_score, const int* exclude) {
-    if (dev == Device::CPU) {
+    if (dev == Device::CPU || k > 1024) {
         topk_search(queries, mem_f16, Q, N, d, k, out_idx, out_score, exclude);
         return;
     }

@@ -6,6 +6,7 @@
 #pragma once
 #include <cstdint>
 #include <memory>
+#include <string>
 
 #include "device.h"
 
@@ -31,7 +32,13 @@ private:
     std::unique_ptr<Gpu> gpu_;
 };
 
-// One-shot: a searcher for this call only.
+// The device searches run on in this process: the command's --device flag (main.cpp sets it),
+// resolved at the first search (so commands that never search print no device note). Default "auto".
+void set_search_device_flag(const std::string& flag);
+Device search_device();
+
+// One-shot: a searcher for this call only. On CUDA, k beyond the GPU kernels' limit (1024) runs on the
+// CPU (same results).
 void topk_search_on(Device dev, const float* queries, const uint16_t* mem_f16, int Q, int N, int d, int k,
                     int* out_idx, float* out_score, const int* exclude = nullptr);
 

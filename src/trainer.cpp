@@ -145,9 +145,11 @@ void Trainer::sync_from_device() {
 #endif
 }
 
-void Trainer::use_data_parallel(Collectives* c) {
-    if (gpu_) fail("data-parallel training runs on the CPU here (one rank per process, no CUDA backend)");
+void Trainer::use_data_parallel(Collectives* c, DeviceCollectives* device) {
+    if (gpu_ && c && !device)
+        fail("data-parallel training on the GPU needs device collectives (NCCL: tools/get_nccl.sh, then make)");
     dp_ = c;
+    dp_device_ = device;
     dp_ws_.reset(c ? new DataParallelWorkspace : nullptr);
 }
 
@@ -180,6 +182,12 @@ float Trainer::step() {
     }
     const double lr = schedule_.lr_at(step_);
     float loss;
+#if RECO_CUDA
+    if (dp_ && gpu_)  // this rank's rows on its GPU, the collectives on device buffers
+        loss = gpu_->impl.train_step_data_parallel(*dp_device_, V_.data(), T_.data(), nbr_txt_img_.data(),
+                                                   nbr_img_txt_.data(), B, k, lr);
+    else
+#endif
     if (dp_)
         loss = data_parallel_train_step(*dp_, model, opt, *dp_ws_, V_.data(), T_.data(), nbr_txt_img_.data(),
                                         nbr_img_txt_.data(), B, k, lr, loss_);

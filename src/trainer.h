@@ -74,8 +74,9 @@ public:
     void sync_from_device();
     // Split every step's batch over the ranks of `c` (dist/data_parallel.h): this process loads and
     // runs only its slice; the loss, the reduced gradients and the update are the global batch's.
-    // c must outlive the trainer; every rank must call step() the same number of times. CPU only.
-    void use_data_parallel(Collectives* c);
+    // c (and device) must outlive the trainer; every rank must call step() the same number of times.
+    // After use_cuda() the step runs on the GPU and needs `device` (NCCL) for its collectives.
+    void use_data_parallel(Collectives* c, DeviceCollectives* device = nullptr);
     ~Trainer();
 
     TrainSettings settings;
@@ -100,6 +101,7 @@ private:
     struct Gpu;                 // the CUDA state (trainer.cpp), null on the CPU
     std::unique_ptr<Gpu> gpu_;
     Collectives* dp_ = nullptr;  // data-parallel ranks, null on one process
+    DeviceCollectives* dp_device_ = nullptr;  // their device-buffer collectives (GPU ranks)
     std::unique_ptr<DataParallelWorkspace> dp_ws_;
 };
 

@@ -7,6 +7,7 @@
 #pragma once
 #include <string>
 
+#include "dist/comm.h"
 #include "test_util.h"
 
 namespace testutil {

@@ -14,6 +14,7 @@
 #include "dist/data_parallel.h"
 #include "dist/local_device.h"
 #include "fusion_train.h"
+#include "impl.h"
 #include "memory.h"
 #include "neighbour_cache.h"
 #include "trainer.h"
@@ -131,6 +132,30 @@ TEST_CASE("data-parallel loss and gradients on 1, 2, 3, 4 and 9 simulated ranks 
                 CHECK(g[r] == g[0]);  // bit-identical on every rank
             }
         }
+    }
+}
+
+TEST_CASE("data-parallel loss and gradients under --impl reference equal the single-process reference") {
+    ImplScope scope(Impl::reference);
+    const int B = 5, k = 2, d = 16;
+    const Batch b = make_batch(B, k, d, 21);
+    const FusionModel model = make_model(d, 2, LossKind::nce);
+    FusionLossWorkspace<float> ws1;
+    std::vector<float> g1(model.params.size(), 0.0f);
+    const float L1 = fusion_loss<float>(model.dims, model.params.data(), g1.data(), b.V.data(), b.T.data(),
+                                        b.nti.data(), b.nit.data(), B, k, ws1, true);
+    const int R = 2;
+    std::vector<float> L(R);
+    std::vector<std::vector<float>> g(R);
+    testutil::run_ranks(R, [&](Collectives& c) {
+        DataParallelWorkspace ws;
+        const Slice s = slice_of(b, R, c.rank());
+        L[c.rank()] = data_parallel_loss_and_grads(c, model, ws, s.V, s.T, s.nti, s.nit, B, k, LossKind::nce,
+                                                   g[c.rank()]);
+    });
+    for (int r = 0; r < R; r++) {
+        CHECK(std::fabs(L[r] - L1) <= 1e-6 * std::fabs(L1));
+        CHECK(max_abs_diff(g[r], g1) <= 1e-6);
     }
 }
 

@@ -165,4 +165,30 @@ TEST_CASE("eval retrieval --pairs: recall@1/5/10 of frozen and RECO embeddings e
         check_row(img, txt, printed_row(ev, "frozen CLIP"));
         check_row(I, T, printed_row(ev, "RECO (refine " + refine + ")"));
     }
+
+    // a SigLIP model (d = 32): the same layout, brute force on its `reco embed` output
+    const int ds = 32;
+    cmd = testutil::reco_bin() + "embed --device cpu --model " + tiny_siglip();
+    for (auto& p : images) cmd += " --image " + p;
+    for (auto& c : captions) cmd += " --text '" + c + "'";
+    REQUIRE(run_cmd(cmd + " 2>/dev/null", &out) == 0);
+    all.clear();
+    for (auto& l : data_lines(out))
+        for (auto& x : split(l, ' ')) all.push_back(std::stof(x));
+    REQUIRE(all.size() == (size_t)(ni + nt) * ds);
+    rc = run_cmd(testutil::reco_bin() + "eval retrieval --device cpu --model " + tiny_siglip() + " --pairs " + dir + "/pairs.tsv", &ev);
+    REQUIRE_MESSAGE(rc == 0, ev);
+    const std::vector<double> Is(all.begin(), all.begin() + ni * ds), Ts(all.begin() + ni * ds, all.end());
+    auto i2t = brute_recall(Is, ni, Ts, nt, ds, [&](int i, int t) { return image_of_text[t] == i; });
+    auto t2i = brute_recall(Ts, nt, Is, ni, ds, [&](int t, int i) { return image_of_text[t] == i; });
+    auto printed = printed_row(ev, "frozen SigLIP");
+    for (int k = 0; k < 3; k++) {
+        CHECK(std::fabs(printed[k] - i2t[k]) < 0.0051);
+        CHECK(std::fabs(printed[3 + k] - t2i[k]) < 0.0051);
+    }
+    // a missing image is an error naming it
+    write(dir + "/bad.tsv", "imgs/skimage/chelsea.png\ta cat\nimgs/no/such.png\ta ghost\n");
+    rc = run_cmd(testutil::reco_bin() + "eval retrieval --device cpu --model " + model + " --pairs " + dir + "/bad.tsv", &ev);
+    CHECK(rc == 1);
+    CHECK_MESSAGE(contains(ev, dir + "/imgs/no/such.png: cannot open image"), ev);
 }

@@ -152,8 +152,13 @@ TEST_CASE("files: an output that cannot be written is refused before any work, n
     // the output is a directory, the folder is a file, the output is not a regular file
     const std::string outdir = tmp("outdir");
     REQUIRE(mkdir(outdir.c_str(), 0755) == 0);
-    CHECK(contains(import_err(outdir), outdir + ": is a directory"));
-    CHECK(contains(import_err(outdir + "/"), "names a directory"));
+    // (an existing directory as --out receives the pairs as shards, SPEC §9: only into one without memory files)
+    std::string first;
+    CHECK(run_cmd(testutil::reco_bin() + "memory import-npy --image-npy " + a + " --text-npy " + b + " --out " + outdir,
+                  &first) == 0);
+    CHECK(testutil::exists(outdir + "/shard-00000.safetensors"));
+    CHECK(contains(import_err(outdir), "already holds memory files"));
+    CHECK(contains(import_err(outdir + "/"), "already holds memory files"));
     CHECK(contains(import_err(a + "/m.safetensors"), "is not a directory"));
     // (a FIFO of our own, not /dev/null: as root, a regression would rename the output over it)
     const std::string fifo_out = tmp("out_fifo");

@@ -164,7 +164,7 @@ TEST_CASE("mpi train: more ranks than batch rows (an idle rank) and the shuffled
     }
 }
 
-TEST_CASE("mpi train: a bad --out or data file stops every rank with the error, no hang") {
+TEST_CASE("mpi train: a bad --out or data file, or no --data, stops every rank with the error, no hang") {
     REQUIRE_MPI();
     TrainDir t;
     int rc = 0;
@@ -175,4 +175,8 @@ TEST_CASE("mpi train: a bad --out or data file stops every rank with the error, 
     CHECK(rc != 0);
     CHECK(testutil::contains(o, "missing.safetensors"));
     CHECK(rc != 124);  // not the timeout
+    // the synthetic benchmark is one process: said on every rank, not run R times
+    rc = run_cmd("cd '" + t.dir + "' && " + testutil::mpirun(2) + testutil::reco_bin() + "train", &o);
+    CHECK(rc != 0);
+    CHECK(count(o, "runs as one process") == 2);
 }

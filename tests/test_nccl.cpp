@@ -16,7 +16,7 @@
 
 using namespace reco;
 
-TEST_CASE("nccl: a one-rank communicator runs the data-parallel step like the single process") {
+TEST_CASE("cuda nccl: a one-rank communicator runs the data-parallel step like the single process") {
 #if !(RECO_CUDA && RECO_NCCL)
     testutil::skip("built without NCCL (tools/get_nccl.sh, then make with nvcc)");
 #else

@@ -13,6 +13,7 @@
 #            vs faiss-cpu IndexFlatIP (fp32)
 # Columns: reco, the best peer, reco ÷ peer (> 1 = reco faster), and reco as a fraction of the limit
 # that bounds that row (fp32 or bf16 FLOP/s, or DRAM bytes/s for the memory-bound top-k batches).
+#   mpi:     search on 1 vs 2 MPI ranks, data-parallel training, collectives (tools/bench_mpi.sh)
 #
 # Python for the baselines: BENCH_PY, else tools/.venv-bench/bin/python (tools/requirements-bench.txt:
 # newest torch, transformers, onnxruntime, faiss-cpu), else tools/.venv/bin/python, else python3.
@@ -164,3 +165,7 @@ done
 echo "limits (ours, best of $REPEATS): fp32 FMA ${fp32_peak:-n/a} GFLOP/s, bf16 dot ${bf16_peak:-n/a} GFLOP/s, DRAM read ${dram:-n/a} GB/s"
 echo "top-k: ${TOPK_N}x512 memory (reco fp16, faiss fp32 IndexFlatIP), k=10; ViT-B/32 = $VIT_GFLOP GFLOP/image, SigLIP-B/16 images 35.2"
 echo "load average at end: $(cut -d' ' -f1-3 /proc/loadavg)"
+
+# ---- multi-process: search on 1 vs 2 MPI ranks, data-parallel training, the step's collectives
+# (a separate script with its own table; MPI_BENCH=0 skips it) — tools/bench_mpi.sh, docs/scaling.md
+if [ "${MPI_BENCH:-1}" != 0 ]; then bash tools/bench_mpi.sh; fi

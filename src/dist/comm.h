@@ -27,6 +27,10 @@
 
 #include "common.h"
 
+#ifndef RECO_MPI  // builds that do not say (e.g. the fuzz harnesses): no MPI
+#define RECO_MPI 0
+#endif
+
 namespace reco {
 namespace dist {
 

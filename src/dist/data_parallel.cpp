@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "common.h"
+#include "impl.h"
 #include "nce_loss.h"
 #include "sigmoid_loss.h"
 
@@ -57,17 +58,23 @@ float data_parallel_loss_and_grads(Collectives& c, const FusionModel& model, Dat
     const float* p_img = model.params.data();
     const float* p_txt = p_img + M;
 
-    // 1. forward of this rank's rows
-    if (Bl > 0) {
+    // 1. forward of this rank's rows (the fast query-row path, or the reference layer under --impl reference)
+    const bool ref = impl() == Impl::reference;
+    if (Bl > 0 && ref) {
+        fusion_forward_ref(ws.img_ref, dims, p_img, V, nbr_txt_for_img, Bl, k);
+        fusion_forward_ref(ws.txt_ref, dims, p_txt, T, nbr_img_for_txt, Bl, k);
+    } else if (Bl > 0) {
         fusion_forward(ws.img, dims, p_img, V, nbr_txt_for_img, Bl, k);
         fusion_forward(ws.txt, dims, p_txt, T, nbr_img_for_txt, Bl, k);
     }
+    const float* Vbar_mine = ref ? ws.img_ref.out.data() : ws.img.out.data();
+    const float* Tbar_mine = ref ? ws.txt_ref.out.data() : ws.txt.out.data();
     // 2. all-gather [V̄ | T̄ | V | T], one packed row of 4d per item
     ws.mine.resize((size_t)Bl * 4 * D);
     for (int b = 0; b < Bl; b++) {
         float* row = ws.mine.data() + (size_t)b * 4 * D;
-        std::memcpy(row, ws.img.out.data() + (size_t)b * D, D * sizeof(float));
-        std::memcpy(row + D, ws.txt.out.data() + (size_t)b * D, D * sizeof(float));
+        std::memcpy(row, Vbar_mine + (size_t)b * D, D * sizeof(float));
+        std::memcpy(row + D, Tbar_mine + (size_t)b * D, D * sizeof(float));
         std::memcpy(row + 2 * D, V + (size_t)b * D, D * sizeof(float));
         std::memcpy(row + 3 * D, T + (size_t)b * D, D * sizeof(float));
     }
@@ -89,7 +96,12 @@ float data_parallel_loss_and_grads(Collectives& c, const FusionModel& model, Dat
     // the scalars' gradient is the same on every rank: counted once, from rank 0
     if (r != 0) std::fill(grads.begin() + 2 * M, grads.end(), 0.0f);
     // 4. backward through the gather: this rank's rows of dL/dV̄, dL/dT̄ through its fusion rows
-    if (Bl > 0) {
+    if (Bl > 0 && ref) {
+        fusion_backward_ref(ws.img_ref, dims, p_img, grads.data(), ws.dVbar.data() + (size_t)b0 * D,
+                            (float*)nullptr, (float*)nullptr);
+        fusion_backward_ref(ws.txt_ref, dims, p_txt, grads.data() + M, ws.dTbar.data() + (size_t)b0 * D,
+                            (float*)nullptr, (float*)nullptr);
+    } else if (Bl > 0) {
         fusion_backward(ws.img, dims, p_img, grads.data(), ws.dVbar.data() + (size_t)b0 * D, (float*)nullptr,
                         (float*)nullptr);
         fusion_backward(ws.txt, dims, p_txt, grads.data() + M, ws.dTbar.data() + (size_t)b0 * D, (float*)nullptr,

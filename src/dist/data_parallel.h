@@ -47,12 +47,26 @@ public:
     virtual void allreduce_sum_ordered(float* buf, size_t n) = 0;
 };
 
+// The same two collectives on DEVICE buffers (a CUDA rank: NcclComm in kernels/nccl_comm.h; threads on
+// one GPU in tests/test_cuda_data_parallel.cpp). Pointers are device pointers; each call returns when
+// the result is in place (the caller's stream work before it must be complete).
+class DeviceCollectives {
+public:
+    virtual ~DeviceCollectives() = default;
+    virtual int rank() const = 0;
+    virtual int size() const = 0;
+    virtual void allgather_rows_device(const float* mine, float* all, const std::vector<int>& rows_per_rank,
+                                       int width) = 0;
+    virtual void sum_in_rank_order_device(float* buf, size_t n) = 0;
+};
+
 // The slice of a batch of B rows that rank r of R holds: [*b0, *b1).
 void batch_slice(int B, int R, int r, int* b0, int* b1);
 std::vector<int> batch_slice_rows(int B, int R);  // rows of every rank
 
 struct DataParallelWorkspace {
     FusionCache<float> img, txt;
+    FusionRefCache<float> img_ref, txt_ref;  // --impl reference (impl.h): the full-sequence layer
     std::vector<float> mine, all;           // packed [B_r,4d] and [B,4d]
     std::vector<float> Vbar, Tbar, V, T;    // the global batch [B,d]
     std::vector<float> dVbar, dTbar, grads;

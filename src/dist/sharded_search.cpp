@@ -17,6 +17,7 @@
 #include "common.h"
 #include "dist/comm.h"
 #include "topk.h"
+#include "topk_device.h"
 
 namespace reco {
 
@@ -170,7 +171,8 @@ static void search_shards(const ShardedMemory& mem, int s0, int s1, bool images,
             const int kk = std::min(rows, any_ex ? k + 1 : k);
             tidx.resize((size_t)Q * kk);
             tscore.resize((size_t)Q * kk);
-            topk_search(queries, tile_rows_f16, Q, rows, d, kk, tidx.data(), tscore.data());
+            // on the GPU with --device cuda (or auto with a device): the same indices and score bits
+            topk_search_on(search_device(), queries, tile_rows_f16, Q, rows, d, kk, tidx.data(), tscore.data());
             // to global indices, the excluded row dropped, padded with -1 to k per query
             std::vector<int> gidx((size_t)Q * k, -1);
             std::vector<float> gscore((size_t)Q * k, -std::numeric_limits<float>::infinity());
