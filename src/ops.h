@@ -26,8 +26,8 @@ const char* precision_name(Precision p);
 struct PackedWeight {
     int OC = 0, C = 0, panels = 0;
     std::vector<float> data;      // fp32: [panels][C][NR]
-    std::vector<uint32_t> bf16;   // bf16 (when packed so): [panels][⌈C/2⌉][NR] pairs (W[o][2p], W[o][2p+1])
     const float* weight = nullptr;  // the unpacked W [OC,C] it came from (its owner keeps it; --impl reference)
+    std::vector<uint32_t> bf16;   // bf16 (when packed so): [panels][⌈C/2⌉][NR] pairs (W[o][2p], W[o][2p+1])
 };
 // precision bf16 packs the bf16 pairs instead of fp32 when isa_active() has avx512_bf16.
 void pack_weight(PackedWeight& pw, const float* weight, int OC, int C, Precision precision = Precision::fp32);

@@ -3,6 +3,7 @@
 # in one run, same machine, same thread count (THREADS, default 2), one table:
 #
 #   limits:  fp32 FMA peak, bf16 dot-product peak, DRAM read bandwidth (tools/bench_limits.cpp, ours)
+#   gemm:    reco's GEMM alone on one ViT-B/32 layer's shapes, fp32 and bf16 (tools/bench_gemm.cpp)
 #   towers:  ViT-B/32-shaped CLIP, random weights: images/s, texts/s
 #            vs PyTorch fp32, PyTorch bf16 autocast, ONNX Runtime (the same model exported to ONNX)
 #   siglip:  SigLIP-base/16-shaped, random weights vs transformers SiglipModel (SIGLIP=0 skips)
@@ -71,6 +72,13 @@ if build bench_limits; then
   echo "$out" | head -n1
 fi
 
+# ---- the GEMM alone on the ViT-B/32 layer shapes (best of REPEATS, like the limits)
+gemm32=; gemm16=
+if build bench_gemm; then
+  out=$(build/bench_gemm 16 "$REPEATS" 2>&1); echo "$out" >>"$log"
+  gemm32=$(echo "$out" | num "gemm fp32 GFLOP/s"); gemm16=$(echo "$out" | num "gemm bf16 GFLOP/s")
+fi
+
 # ---- ViT-B/32 towers (4.4 GFLOP per image)
 VIT_GFLOP=4.41
 img_r=; img_rb=; txt_r=; img_t=; img_b=; img_o=; txt_t=; txt77_t=
@@ -134,6 +142,8 @@ topk_r=$(qps 1024 "${tk_r[1024]:-}"); topk_f=$(qps 1024 "${tk_f[1024]:-}")
 
 echo
 row "benchmark" "reco" "best peer" "ratio" "of limit" "(peer; limit)"
+row "GEMM fp32 GFLOP/s (ViT-B/32 layer, M=800)" "$gemm32" "" "" "$(pct "$gemm32" 1 "$fp32_peak")" "(fp32 peak)"
+row "GEMM bf16 GFLOP/s (ViT-B/32 layer, M=800)" "$gemm16" "" "" "$(pct "$gemm16" 1 "$bf16_peak")" "(bf16 peak)"
 best_low=$(maxof "$img_b" "$img_o")
 peer_low=$(awk -v b="$best_low" -v f="$img_b" 'BEGIN { print (b == f ? "torch bf16 autocast" : "onnxruntime") }')
 row "ViT-B/32 images/s fp32 (batch 16)" "$img_r" "$img_t" "$(ratio "$img_r" "$img_t")" "$(pct "$img_r" "$VIT_GFLOP" "$fp32_peak")" "(torch fp32; fp32 peak)"
