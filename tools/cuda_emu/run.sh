@@ -22,7 +22,9 @@ JOBS="${JOBS:-2}"
 objs=""
 for f in src/*.cpp src/*/*.cpp tests/test_main.cpp tests/test_cuda_*.cpp $E/kernels/*.cu.cpp; do
   [ "$f" = src/main.cpp ] && continue
-  o=$E/obj/$(basename "$f").o
+  # object named by its path below src/, tests/ or the kernels folder (src/adamw.cpp and src/reference/adamw.cpp differ)
+  n=${f#src/}; n=${n#tests/}; n=${n#$E/kernels/}
+  o=$E/obj/$(printf %s "$n" | tr / _).o
   # a transformed kernel is rebuilt when any transformed kernel file changed (they include each other's headers)
   case "$f" in $E/kernels/*) dep="$newest_kernel" ;; *) dep="$f" ;; esac
   if [ ! -f "$o" ] || [ "$f" -nt "$o" ] || [ "$dep" -nt "$o" ] || [ $E/include/emu_cuda.h -nt "$o" ]; then
