@@ -9,7 +9,8 @@
 //                       result does not depend on NCCL's ring/tree choice (ncclAllReduce's order does)
 //
 // NcclComm also implements the host-pointer Collectives interface (copy in, collective, copy out)
-// so the CPU data-parallel step can run over it (tests/test_nccl.cpp compares it with MPI).
+// so the CPU data-parallel step can run over it (tests/test_nccl.cpp: one rank on one GPU against the
+// single process; several ranks need one GPU each).
 // The communicator is created from an ncclUniqueId that rank 0 makes and broadcasts over MPI
 // (dist::broadcast). Compiled only when the build finds NCCL (RECO_NCCL=1: tools/get_nccl.sh).
 #pragma once
