@@ -176,7 +176,11 @@ static void exp_shifted_avx512(float* a, int n, float shift, float* sum) {
         _mm512_mask_storeu_ps(a + j, m, e);
         acc = _mm512_add_ps(acc, _mm512_maskz_mov_ps(m, e));
     }
-    *sum = _mm512_reduce_add_ps(acc);
+    alignas(64) float lanes[16];  // (_mm512_reduce_add_ps trips a GCC 12 header warning under the pragma)
+    _mm512_store_ps(lanes, acc);
+    float total = 0;
+    for (float v : lanes) total += v;
+    *sum = total;
 }
 #pragma GCC diagnostic pop
 #pragma GCC pop_options

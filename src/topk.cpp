@@ -1,23 +1,28 @@
-// topk.cpp — exact, tiled top-k inner-product search over an fp16 memory (SPEC §5).
+// topk.cpp — exact, tiled top-k inner-product search over an fp16 memory (SPEC §5): the argument
+// checks, the plain reference, the portable micro-kernel and the run-time choice of kernel level.
 //
 // The definition every implementation reproduces is in topk.h: score = one sequential fp32
 // fmaf chain over c = 0..d-1, ties → lower index. topk_search_reference() is that definition
-// written as plainly as possible (reference/topk.cpp); topk_search() computes the same numbers fast:
-//
+// written as plainly as possible; topk_search() computes the same bits fast, at the level
+// cpu_features.h picks (reco info prints it):
+//   portable      KernelPortable below, through the blocked driver of topk_blocked.h
+//   avx2          topk_avx2.cpp     (12 ymm accumulators; the fmaf chain in registers)
+//   avx512        topk_avx512.cpp   (24 zmm accumulators; the fmaf chain in registers)
+//   avx512_bf16   topk_bf16_filter.cpp: vdpbf16ps filter with a proven error bound, exact re-scoring
+//                 of the candidates with the fmaf chain (the bound's derivation is in that file)
+// The exact levels share the driver (topk_blocked.h):
 //   for each chunk of ≤ 1024 queries (packed once as [group][c][G] panels, G queries a group)
 //     in parallel over memory tiles of kTileRows rows:
-//       convert the tile fp16 → fp32 once (F16C when available; exact either way)
+//       convert the tile fp16 → fp32 once (exact)
 //       for each query group, for each block of RB rows of the tile:
 //         micro-kernel: RB×G accumulators in registers, acc[r][l] = fma(m[r][c], q[l][c], acc)
 //                       for c = 0..d-1 — per output exactly the reference chain
-//                       (AVX-512 or AVX2+FMA intrinsics; else portable std::fma loops)
 //         select: one vector compare of the RB×G scores against each query's current k-th best
 //                 (thr); only the few that reach it touch that query's heap
 //     merge the per-thread heaps of each query, sort (score desc, index asc), keep k.
-//
-// Because each output is the same fmaf chain as the reference, the scores are bit-identical
-// to topk_search_reference(), and so are the indices (ties are resolved by the same total
-// order, "better" below, in every heap and in the merge — independent of which thread saw what).
+// Ties are resolved by the same total order ("better") in every heap and in the merge, independent
+// of which thread saw what, so indices match the reference too. Every kernel is compiled for its own
+// target (pragmas), whatever -march the build used: `make NATIVE=0` still runs the fast levels.
 //
 // Memory traffic: the fp16 memory is streamed from RAM once per query chunk; a converted tile
 // (kTileRows·d·4 bytes, 384 KB at d = 512) stays in L2 while every group of the chunk runs over it.
