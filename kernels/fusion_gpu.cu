@@ -193,15 +193,15 @@ struct FusionGpu::Impl {
 
     // ---------------------------------------------------------------- fusion_loss (enqueue only)
     // The three terms' (loss, ds) land in parts[0..6); gradients accumulate into grads when asked.
-    void loss_grads_enqueue(const float* V, const float* T, const float* nti, const float* nit, int B, int k,
-                            bool want_grads) {
+    void loss_grads_enqueue(const float* V, const float* T, const float* nbr_txt_for_img, const float* nbr_img_for_txt,
+                            int B, int k, bool want_grads) {
         dims.validate();
         if (B < 1 || k < 0) fail("fusion_loss: invalid batch %d or k %d", B, k);
         const int D = dims.d;
         const float* p_img = params.get();
         const float* p_txt = params.get() + M;
-        forward(img, p_img, V, nti, B, k);
-        forward(txt, p_txt, T, nit, B, k);
+        forward(img, p_img, V, nbr_txt_for_img, B, k);
+        forward(txt, p_txt, T, nbr_img_for_txt, B, k);
         const float s_raw = std::exp(logit_scale);
         const float s = std::min(s_raw, 100.0f);  // logit_scale_to_s
         parts.reserve(6);
@@ -250,23 +250,24 @@ struct FusionGpu::Impl {
         return loss;
     }
 
-    void upload_inputs(const float* V, const float* T, const float* nti, const float* nit, int B, int k) {
+    void upload_inputs(const float* V, const float* T, const float* nbr_txt_for_img, const float* nbr_img_for_txt,
+                       int B, int k) {
         const size_t BD = (size_t)B * dims.d, BKD = BD * k;
         in_V.reserve(BD), in_T.reserve(BD), in_a.reserve(std::max<size_t>(BKD, 1)),
             in_b.reserve(std::max<size_t>(BKD, 1));
         CUDA_CHECK(cudaMemcpyAsync(in_V.get(), V, BD * 4, cudaMemcpyHostToDevice, st));
         CUDA_CHECK(cudaMemcpyAsync(in_T.get(), T, BD * 4, cudaMemcpyHostToDevice, st));
         if (BKD) {
-            CUDA_CHECK(cudaMemcpyAsync(in_a.get(), nti, BKD * 4, cudaMemcpyHostToDevice, st));
-            CUDA_CHECK(cudaMemcpyAsync(in_b.get(), nit, BKD * 4, cudaMemcpyHostToDevice, st));
+            CUDA_CHECK(cudaMemcpyAsync(in_a.get(), nbr_txt_for_img, BKD * 4, cudaMemcpyHostToDevice, st));
+            CUDA_CHECK(cudaMemcpyAsync(in_b.get(), nbr_img_for_txt, BKD * 4, cudaMemcpyHostToDevice, st));
         }
     }
 
     // ---------------------------------------------------------------- data-parallel step
     // Rows [b0, b0+Bl) of the global batch of B on this rank (dist/data_parallel.h, steps 1-6).
     DevBuf<float> dp_mine, dp_all, dp_V, dp_T, dp_Vbar, dp_Tbar;
-    float step_data_parallel(DeviceCollectives& cc, const float* V, const float* T, const float* nti,
-                             const float* nit, int Bl, int B, int b0, int k, double lr) {
+    float step_data_parallel(DeviceCollectives& cc, const float* V, const float* T, const float* nbr_txt_for_img,
+                             const float* nbr_img_for_txt, int Bl, int B, int b0, int k, double lr) {
         const int D = dims.d;
         const size_t row = (size_t)D * sizeof(float);
         const float* p_img = params.get();
@@ -276,8 +277,8 @@ struct FusionGpu::Impl {
         dp_mine.reserve(std::max<size_t>((size_t)Bl * 4 * D, 1));
         dp_all.reserve((size_t)B * 4 * D);
         if (Bl > 0) {
-            forward(img, p_img, V, nti, Bl, k);
-            forward(txt, p_txt, T, nit, Bl, k);
+            forward(img, p_img, V, nbr_txt_for_img, Bl, k);
+            forward(txt, p_txt, T, nbr_img_for_txt, Bl, k);
             const float* part[4] = {img.out.get(), txt.out.get(), V, T};
             for (int j = 0; j < 4; j++)
                 CUDA_CHECK(cudaMemcpy2DAsync(dp_mine.get() + (size_t)j * D, 4 * row, part[j], row, row, Bl,
@@ -317,9 +318,10 @@ struct FusionGpu::Impl {
         return finish();
     }
 
-    float step(const float* V, const float* T, const float* nti, const float* nit, int B, int k, double lr) {
+    float step(const float* V, const float* T, const float* nbr_txt_for_img, const float* nbr_img_for_txt, int B, int k,
+               double lr) {
         CUDA_CHECK(cudaMemsetAsync(grads.get(), 0, numel * sizeof(float), st));
-        loss_grads_enqueue(V, T, nti, nit, B, k, true);
+        loss_grads_enqueue(V, T, nbr_txt_for_img, nbr_img_for_txt, B, k, true);
         adamw(lr);
         return finish();
     }
@@ -365,32 +367,33 @@ FusionGpu::FusionGpu(const FusionModel& model, const AdamW* opt) : impl_(new Imp
 
 FusionGpu::~FusionGpu() = default;
 
-float FusionGpu::train_step(const float* V, const float* T, const float* nti, const float* nit, int B, int k,
-                            double lr) {
+float FusionGpu::train_step(const float* V, const float* T, const float* nbr_txt_for_img, const float* nbr_img_for_txt,
+                            int B, int k, double lr) {
     Impl& I = *impl_;
-    I.upload_inputs(V, T, nti, nit, B, k);
+    I.upload_inputs(V, T, nbr_txt_for_img, nbr_img_for_txt, B, k);
     return I.step(I.in_V.get(), I.in_T.get(), I.in_a.get(), I.in_b.get(), B, k, lr);
 }
 
-float FusionGpu::train_step_device(const float* V, const float* T, const float* nti, const float* nit, int B, int k,
-                                   double lr) {
-    return impl_->step(V, T, nti, nit, B, k, lr);
+float FusionGpu::train_step_device(const float* V, const float* T, const float* nbr_txt_for_img,
+                                   const float* nbr_img_for_txt, int B, int k, double lr) {
+    return impl_->step(V, T, nbr_txt_for_img, nbr_img_for_txt, B, k, lr);
 }
 
-float FusionGpu::train_step_data_parallel(DeviceCollectives& c, const float* V, const float* T, const float* nti,
-                                          const float* nit, int B, int k, double lr) {
+float FusionGpu::train_step_data_parallel(DeviceCollectives& c, const float* V, const float* T,
+                                          const float* nbr_txt_for_img, const float* nbr_img_for_txt, int B, int k,
+                                          double lr) {
     Impl& I = *impl_;
     if (B < 1 || k < 0) fail("data-parallel step: invalid batch %d or k %d", B, k);
     int b0, b1;
     batch_slice(B, c.size(), c.rank(), &b0, &b1);
-    if (b1 > b0) I.upload_inputs(V, T, nti, nit, b1 - b0, k);
+    if (b1 > b0) I.upload_inputs(V, T, nbr_txt_for_img, nbr_img_for_txt, b1 - b0, k);
     return I.step_data_parallel(c, I.in_V.get(), I.in_T.get(), I.in_a.get(), I.in_b.get(), b1 - b0, B, b0, k, lr);
 }
 
-float FusionGpu::loss_and_grads(const float* V, const float* T, const float* nti, const float* nit, int B, int k,
-                                std::vector<float>* grads) {
+float FusionGpu::loss_and_grads(const float* V, const float* T, const float* nbr_txt_for_img,
+                                const float* nbr_img_for_txt, int B, int k, std::vector<float>* grads) {
     Impl& I = *impl_;
-    I.upload_inputs(V, T, nti, nit, B, k);
+    I.upload_inputs(V, T, nbr_txt_for_img, nbr_img_for_txt, B, k);
     CUDA_CHECK(cudaMemsetAsync(I.grads.get(), 0, I.numel * sizeof(float), I.st));
     I.loss_grads_enqueue(I.in_V.get(), I.in_T.get(), I.in_a.get(), I.in_b.get(), B, k, grads != nullptr);
     const float loss = I.finish();

@@ -161,8 +161,8 @@ float Trainer::step() {
     const int Bl = b1 - b0;
     V_.resize((size_t)Bl * d);
     T_.resize((size_t)Bl * d);
-    nbr_txt_img_.resize((size_t)Bl * k * d);
-    nbr_img_txt_.resize((size_t)Bl * k * d);
+    nbr_txt_for_img_.resize((size_t)Bl * k * d);
+    nbr_img_for_txt_.resize((size_t)Bl * k * d);
 #pragma omp parallel for schedule(static)
     for (int b = 0; b < Bl; b++) {
         const int i = items_[b0 + b];
@@ -172,8 +172,8 @@ float Trainer::step() {
             // the paper's mode: image i searched the memory's images, fuse those pairs' texts (and
             // vice versa); --fuse uni takes the query's own modality (retrieval_mode.h)
             const int ri = nb_.img[(size_t)i * k + j], rt = nb_.txt[(size_t)i * k + j];
-            float* oi = nbr_txt_img_.data() + ((size_t)b * k + j) * d;
-            float* ot = nbr_img_txt_.data() + ((size_t)b * k + j) * d;
+            float* oi = nbr_txt_for_img_.data() + ((size_t)b * k + j) * d;
+            float* ot = nbr_img_for_txt_.data() + ((size_t)b * k + j) * d;
             if (fuse_images_for_img_) mem_->image_row(ri, oi);
             else mem_->text_row(ri, oi);
             if (fuse_images_for_txt_) mem_->image_row(rt, ot);
@@ -184,21 +184,21 @@ float Trainer::step() {
     float loss;
 #if RECO_CUDA
     if (dp_ && gpu_)  // this rank's rows on its GPU, the collectives on device buffers
-        loss = gpu_->impl.train_step_data_parallel(*dp_device_, V_.data(), T_.data(), nbr_txt_img_.data(),
-                                                   nbr_img_txt_.data(), B, k, lr);
+        loss = gpu_->impl.train_step_data_parallel(*dp_device_, V_.data(), T_.data(), nbr_txt_for_img_.data(),
+                                                   nbr_img_for_txt_.data(), B, k, lr);
     else
 #endif
     if (dp_)
-        loss = data_parallel_train_step(*dp_, model, opt, *dp_ws_, V_.data(), T_.data(), nbr_txt_img_.data(),
-                                        nbr_img_txt_.data(), B, k, lr, loss_);
+        loss = data_parallel_train_step(*dp_, model, opt, *dp_ws_, V_.data(), T_.data(), nbr_txt_for_img_.data(),
+                                        nbr_img_for_txt_.data(), B, k, lr, loss_);
     else
 #if RECO_CUDA
     if (gpu_)
-        loss = gpu_->impl.train_step(V_.data(), T_.data(), nbr_txt_img_.data(), nbr_img_txt_.data(), B, k, lr);
+        loss = gpu_->impl.train_step(V_.data(), T_.data(), nbr_txt_for_img_.data(), nbr_img_for_txt_.data(), B, k, lr);
     else
 #endif
-        loss = fusion_train_step(model, opt, ws_, V_.data(), T_.data(), nbr_txt_img_.data(), nbr_img_txt_.data(), B,
-                                 k, lr, loss_);
+        loss = fusion_train_step(model, opt, ws_, V_.data(), T_.data(), nbr_txt_for_img_.data(),
+                                 nbr_img_for_txt_.data(), B, k, lr, loss_);
     if (!std::isfinite(loss))
         fail("training diverged: the loss of step %lld is %g (lower --lr?)", (long long)step_ + 1, (double)loss);
     step_++;

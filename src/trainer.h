@@ -7,9 +7,9 @@
 //   epoch = s / steps_per_epoch,  j = s mod steps_per_epoch
 //   items = perm_epoch[j·B .. j·B+B)   perm_epoch = identity (--no-shuffle) or
 //                                      epoch_permutation(seed, epoch, N)
-//   V, T          = the items' frozen image / text embeddings                       [B,d]
-//   nbr_txt_img   = memory TEXT embeddings of each item's image→image neighbours    [B,k,d]
-//   nbr_img_txt   = memory IMAGE embeddings of each item's text→text neighbours     [B,k,d]
+//   V, T            = the items' frozen image / text embeddings                       [B,d]
+//   nbr_txt_for_img = memory TEXT embeddings of each item's image→image neighbours    [B,k,d]
+//   nbr_img_for_txt = memory IMAGE embeddings of each item's text→text neighbours     [B,k,d]
 //                   (the paper's mode; settings.search/fuse choose other sides, retrieval_mode.h,
 //                   and k = 0 trains the modules on the query alone)
 //   loss_s        = fusion_train_step(...) with lr = schedule(s)   (the loss BEFORE the update)
@@ -96,7 +96,7 @@ private:
     int64_t step_ = 0, steps_per_epoch_ = 0;
     int64_t perm_epoch_ = -1;
     std::vector<int> perm_, items_;
-    std::vector<float> V_, T_, nbr_txt_img_, nbr_img_txt_;
+    std::vector<float> V_, T_, nbr_txt_for_img_, nbr_img_for_txt_;
     FusionTrainWorkspace ws_;
     struct Gpu;                 // the CUDA state (trainer.cpp), null on the CPU
     std::unique_ptr<Gpu> gpu_;

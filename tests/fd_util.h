@@ -63,7 +63,7 @@ const double kTol = 1e-6;
 struct Problem {
     reco::FusionDims dims;
     int B, k;
-    std::vector<double> params, V, T, nbr_t, nbr_i;
+    std::vector<double> params, V, T, nbr_txt_for_img, nbr_img_for_txt;
 };
 // Parameters: random around the init (LayerNorm weights near 1, biases nonzero) so every path
 // matters. With logit_bias (the sigmoid loss's model) the bias is set to `bias`.
@@ -87,9 +87,9 @@ inline Problem make_problem(int d, int heads, int B, int k, uint64_t seed, bool 
     }
     p.V = randn((size_t)B * d, rng);
     p.T = randn((size_t)B * d, rng);
-    p.nbr_t = randn((size_t)B * k * d, rng);
-    p.nbr_i = randn((size_t)B * k * d, rng);
-    for (auto* v : {&p.V, &p.T, &p.nbr_t, &p.nbr_i}) normalize_rows(*v, d);
+    p.nbr_txt_for_img = randn((size_t)B * k * d, rng);
+    p.nbr_img_for_txt = randn((size_t)B * k * d, rng);
+    for (auto* v : {&p.V, &p.T, &p.nbr_txt_for_img, &p.nbr_img_for_txt}) normalize_rows(*v, d);
     return p;
 }
 // First, last and n-2 random entries of a tensor (all when small).

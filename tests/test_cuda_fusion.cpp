@@ -224,14 +224,15 @@ TEST_CASE("cuda fusion: loss and every parameter gradient equal fusion_loss (d=6
     FusionModel model;
     model.init(dims, 2.6592f, 9);
     const int B = 24, k = 5, d = dims.d;
-    auto V = unit_rows(B, d, 50), T = unit_rows(B, d, 51), nti = unit_rows(B * k, d, 52), nit = unit_rows(B * k, d, 53);
+    auto V = unit_rows(B, d, 50), T = unit_rows(B, d, 51), nbr_txt_for_img = unit_rows(B * k, d, 52),
+         nbr_img_for_txt = unit_rows(B * k, d, 53);
     FusionLossWorkspace<float> ws;
     std::vector<float> gc(model.params.size(), 0.0f);
-    const float lc = fusion_loss<float>(dims, model.params.data(), gc.data(), V.data(), T.data(), nti.data(),
-                                        nit.data(), B, k, ws);
+    const float lc = fusion_loss<float>(dims, model.params.data(), gc.data(), V.data(), T.data(),
+                                        nbr_txt_for_img.data(), nbr_img_for_txt.data(), B, k, ws);
     FusionGpu g(model);
     std::vector<float> gg;
-    const float lg = g.loss_and_grads(V.data(), T.data(), nti.data(), nit.data(), B, k, &gg);
+    const float lg = g.loss_and_grads(V.data(), T.data(), nbr_txt_for_img.data(), nbr_img_for_txt.data(), B, k, &gg);
     INFO("loss gpu " << lg << " cpu " << lc);
     CHECK(std::fabs(lg - lc) <= 1e-5 * std::fabs(lc));
     for (const ParamEntry& e : model.table) {
@@ -246,8 +247,8 @@ TEST_CASE("cuda fusion: loss and every parameter gradient equal fusion_loss (d=6
     }
     // refine = the module's forward: against fusion_refine
     std::vector<float> rg((size_t)B * d), rc((size_t)B * d);
-    g.refine(Modality::text, T.data(), nit.data(), B, k, rg.data());
-    fusion_refine(model, Modality::text, T.data(), nit.data(), B, k, rc.data());
+    g.refine(Modality::text, T.data(), nbr_img_for_txt.data(), B, k, rg.data());
+    fusion_refine(model, Modality::text, T.data(), nbr_img_for_txt.data(), B, k, rc.data());
     CHECK(rel_err(rg, rc) < 4e-6);
 #endif
 }
@@ -265,7 +266,7 @@ TEST_CASE("cuda fusion: 10 training steps follow the CPU and the PyTorch fixture
     gpu_start.load(init, heads);
     const int d = cpu_model.dims.d;
     const auto V = data.to_f32("V"), T = data.to_f32("T");
-    const auto nt = data.to_f32("nbr_txt_for_img"), ni = data.to_f32("nbr_img_for_txt");
+    const auto nbr_txt_for_img = data.to_f32("nbr_txt_for_img"), nbr_img_for_txt = data.to_f32("nbr_img_for_txt");
     const int N = (int)(V.size() / d);
     const auto torch_losses = expect.to_f32("losses", {steps});
     AdamWConfig cfg;
@@ -278,9 +279,10 @@ TEST_CASE("cuda fusion: 10 training steps follow the CPU and the PyTorch fixture
     for (int s = 0; s < steps; s++) {
         const int b0 = (s * B) % N;
         const size_t o = (size_t)b0 * d, ok = (size_t)b0 * k * d;
-        const float lc = fusion_train_step(cpu_model, cpu_opt, ws, V.data() + o, T.data() + o, nt.data() + ok,
-                                           ni.data() + ok, B, k, lr);
-        const float lg = g.train_step(V.data() + o, T.data() + o, nt.data() + ok, ni.data() + ok, B, k, lr);
+        const float lc = fusion_train_step(cpu_model, cpu_opt, ws, V.data() + o, T.data() + o,
+                                           nbr_txt_for_img.data() + ok, nbr_img_for_txt.data() + ok, B, k, lr);
+        const float lg = g.train_step(V.data() + o, T.data() + o, nbr_txt_for_img.data() + ok,
+                                      nbr_img_for_txt.data() + ok, B, k, lr);
         const double ec = std::fabs(lg - lc) / std::fabs(lc),
                      et = std::fabs(lg - torch_losses[s]) / std::fabs(torch_losses[s]);
         INFO("step " << s << ": gpu " << lg << " cpu " << lc << " torch " << torch_losses[s]);

@@ -28,7 +28,7 @@ namespace {
 
 struct Batch {
     int B, k, d;
-    std::vector<float> V, T, nti, nit;  // [B,d], [B,d], [B,k,d], [B,k,d]
+    std::vector<float> V, T, nbr_txt_for_img, nbr_img_for_txt;  // [B,d], [B,d], [B,k,d], [B,k,d]
 };
 
 void unit_rows(std::vector<float>& x, int d, std::mt19937_64& rng) {
@@ -45,7 +45,7 @@ Batch make_batch(int B, int k, int d, uint64_t seed) {
     std::mt19937_64 rng(seed);
     Batch b{B, k, d, std::vector<float>((size_t)B * d), std::vector<float>((size_t)B * d),
             std::vector<float>((size_t)B * k * d), std::vector<float>((size_t)B * k * d)};
-    for (auto* v : {&b.V, &b.T, &b.nti, &b.nit}) unit_rows(*v, d, rng);
+    for (auto* v : {&b.V, &b.T, &b.nbr_txt_for_img, &b.nbr_img_for_txt}) unit_rows(*v, d, rng);
     return b;
 }
 
@@ -63,7 +63,7 @@ FusionModel make_model(int d, int heads, LossKind loss) {
 // Rank c's rows of the batch.
 struct Slice {
     int b0, b1;
-    const float *V, *T, *nti, *nit;
+    const float *V, *T, *nbr_txt_for_img, *nbr_img_for_txt;
 };
 Slice slice_of(const Batch& b, int R, int r) {
     Slice s;
@@ -71,8 +71,8 @@ Slice slice_of(const Batch& b, int R, int r) {
     const size_t d = b.d, kd = (size_t)b.k * b.d;
     s.V = b.V.data() + s.b0 * d;
     s.T = b.T.data() + s.b0 * d;
-    s.nti = b.nti.data() + s.b0 * kd;
-    s.nit = b.nit.data() + s.b0 * kd;
+    s.nbr_txt_for_img = b.nbr_txt_for_img.data() + s.b0 * kd;
+    s.nbr_img_for_txt = b.nbr_img_for_txt.data() + s.b0 * kd;
     return s;
 }
 
@@ -111,7 +111,7 @@ TEST_CASE("data-parallel loss and gradients on 1, 2, 3, 4 and 9 simulated ranks 
         FusionLossWorkspace<float> ws1;
         std::vector<float> g1(model.params.size(), 0.0f);
         const float L1 = fusion_loss<float>(model.dims, model.params.data(), g1.data(), b.V.data(), b.T.data(),
-                                            b.nti.data(), b.nit.data(), B, k, ws1, false, loss);
+                                            b.nbr_txt_for_img.data(), b.nbr_img_for_txt.data(), B, k, ws1, false, loss);
         double gmax = 0;
         for (float g : g1) gmax = std::max(gmax, (double)std::fabs(g));
         REQUIRE(gmax > 1e-3);  // gradients that can show a difference
@@ -123,8 +123,8 @@ TEST_CASE("data-parallel loss and gradients on 1, 2, 3, 4 and 9 simulated ranks 
             testutil::run_ranks(R, [&](Collectives& c) {
                 DataParallelWorkspace ws;
                 const Slice s = slice_of(b, R, c.rank());
-                L[c.rank()] = data_parallel_loss_and_grads(c, model, ws, s.V, s.T, s.nti, s.nit, B, k, loss,
-                                                           g[c.rank()]);
+                L[c.rank()] = data_parallel_loss_and_grads(c, model, ws, s.V, s.T, s.nbr_txt_for_img, s.nbr_img_for_txt,
+                                                           B, k, loss, g[c.rank()]);
             });
             for (int r = 0; r < R; r++) {
                 CHECK(std::fabs(L[r] - L1) <= 1e-6 * std::fabs(L1));
@@ -143,15 +143,15 @@ TEST_CASE("data-parallel loss and gradients under --impl reference equal the sin
     FusionLossWorkspace<float> ws1;
     std::vector<float> g1(model.params.size(), 0.0f);
     const float L1 = fusion_loss<float>(model.dims, model.params.data(), g1.data(), b.V.data(), b.T.data(),
-                                        b.nti.data(), b.nit.data(), B, k, ws1, true);
+                                        b.nbr_txt_for_img.data(), b.nbr_img_for_txt.data(), B, k, ws1, true);
     const int R = 2;
     std::vector<float> L(R);
     std::vector<std::vector<float>> g(R);
     testutil::run_ranks(R, [&](Collectives& c) {
         DataParallelWorkspace ws;
         const Slice s = slice_of(b, R, c.rank());
-        L[c.rank()] = data_parallel_loss_and_grads(c, model, ws, s.V, s.T, s.nti, s.nit, B, k, LossKind::nce,
-                                                   g[c.rank()]);
+        L[c.rank()] = data_parallel_loss_and_grads(c, model, ws, s.V, s.T, s.nbr_txt_for_img, s.nbr_img_for_txt, B, k,
+                                                   LossKind::nce, g[c.rank()]);
     });
     for (int r = 0; r < R; r++) {
         CHECK(std::fabs(L[r] - L1) <= 1e-6 * std::fabs(L1));
@@ -169,8 +169,9 @@ TEST_CASE("data-parallel training: 10 AdamW steps on 2 and 3 simulated ranks fol
         FusionTrainWorkspace w1;
         std::vector<float> L1;
         for (int s = 0; s < steps; s++)
-            L1.push_back(fusion_train_step(m1, o1, w1, batches[s].V.data(), batches[s].T.data(), batches[s].nti.data(),
-                                           batches[s].nit.data(), B, k, 1e-2, loss));
+            L1.push_back(fusion_train_step(m1, o1, w1, batches[s].V.data(), batches[s].T.data(),
+                                           batches[s].nbr_txt_for_img.data(), batches[s].nbr_img_for_txt.data(), B, k,
+                                           1e-2, loss));
         for (int R : {2, 3}) {
             CAPTURE(R);
             CAPTURE(loss_name(loss));
@@ -183,8 +184,8 @@ TEST_CASE("data-parallel training: 10 AdamW steps on 2 and 3 simulated ranks fol
                 DataParallelWorkspace ws;
                 for (int s = 0; s < steps; s++) {
                     const Slice sl = slice_of(batches[s], R, r);
-                    L[r].push_back(data_parallel_train_step(c, m[r], o[r], ws, sl.V, sl.T, sl.nti, sl.nit, B, k,
-                                                            1e-2, loss));
+                    L[r].push_back(data_parallel_train_step(c, m[r], o[r], ws, sl.V, sl.T, sl.nbr_txt_for_img,
+                                                            sl.nbr_img_for_txt, B, k, 1e-2, loss));
                 }
             });
             for (int r = 0; r < R; r++) {

@@ -165,18 +165,18 @@ TEST_CASE("fusion grad: module forward/backward (fast and reference) match finit
         FusionRefCache<double> rc;
         auto f = [&] {
             if (reference) {
-                fusion_forward_ref(rc, p.dims, mod.data(), p.V.data(), p.nbr_t.data(), p.B, p.k);
+                fusion_forward_ref(rc, p.dims, mod.data(), p.V.data(), p.nbr_txt_for_img.data(), p.B, p.k);
                 return dot(rc.out, w);
             }
-            fusion_forward(c, p.dims, mod.data(), p.V.data(), p.nbr_t.data(), p.B, p.k);
+            fusion_forward(c, p.dims, mod.data(), p.V.data(), p.nbr_txt_for_img.data(), p.B, p.k);
             return dot(c.out, w);
         };
         f();
-        std::vector<double> dmod(mod.size(), 0), dq(p.V.size(), 0), dnbr(p.nbr_t.size(), 0);
+        std::vector<double> dmod(mod.size(), 0), dq(p.V.size(), 0), dnbr(p.nbr_txt_for_img.size(), 0);
         if (reference) fusion_backward_ref(rc, p.dims, mod.data(), dmod.data(), w.data(), dq.data(), dnbr.data());
         else fusion_backward(c, p.dims, mod.data(), dmod.data(), w.data(), dq.data(), dnbr.data());
         double e_params = fd_check(f, mod, dmod);  // every parameter entry
-        double e_q = fd_check(f, p.V, dq), e_nbr = fd_check(f, p.nbr_t, dnbr);
+        double e_q = fd_check(f, p.V, dq), e_nbr = fd_check(f, p.nbr_txt_for_img, dnbr);
         CHECK(e_params < kTol);
         CHECK(e_q < kTol);
         CHECK(e_nbr < kTol);
@@ -192,12 +192,12 @@ TEST_CASE("fusion grad: the training loss w.r.t. every parameter tensor and logi
     for (bool reference : {false, true}) {
         FusionLossWorkspace<double> ws;
         auto f = [&] {
-            return fusion_loss<double>(p.dims, p.params.data(), nullptr, p.V.data(), p.T.data(), p.nbr_t.data(),
-                                       p.nbr_i.data(), p.B, p.k, ws, reference);
+            return fusion_loss<double>(p.dims, p.params.data(), nullptr, p.V.data(), p.T.data(),
+                                       p.nbr_txt_for_img.data(), p.nbr_img_for_txt.data(), p.B, p.k, ws, reference);
         };
         std::vector<double> grads(p.params.size(), 0.0);
-        fusion_loss<double>(p.dims, p.params.data(), grads.data(), p.V.data(), p.T.data(), p.nbr_t.data(),
-                            p.nbr_i.data(), p.B, p.k, ws, reference);
+        fusion_loss<double>(p.dims, p.params.data(), grads.data(), p.V.data(), p.T.data(), p.nbr_txt_for_img.data(),
+                            p.nbr_img_for_txt.data(), p.B, p.k, ws, reference);
         double worst = 0;
         std::string worst_name;
         for (const ParamEntry& e : table) {
@@ -217,7 +217,8 @@ TEST_CASE("fusion grad: the training loss w.r.t. every parameter tensor and logi
 TEST_CASE("fusion: fast query-row path equals the full-sequence reference (float, d=32, 4 heads, k=5, B=8)") {
     Problem pd = make_problem(32, 4, 8, 5, 77);
     auto tof = [](const std::vector<double>& v) { return std::vector<float>(v.begin(), v.end()); };
-    std::vector<float> params = tof(pd.params), V = tof(pd.V), T = tof(pd.T), nt = tof(pd.nbr_t), ni = tof(pd.nbr_i);
+    std::vector<float> params = tof(pd.params), V = tof(pd.V), T = tof(pd.T), nt = tof(pd.nbr_txt_for_img),
+                       ni = tof(pd.nbr_img_for_txt);
     const FusionDims dims = pd.dims;
     // module outputs and input gradients
     FusionCache<float> c;
@@ -259,8 +260,10 @@ TEST_CASE("fusion: fast query-row path equals the full-sequence reference (float
     // the same in double must agree to rounding
     FusionLossWorkspace<double> wsd;
     std::vector<double> gd_fast(pd.params.size(), 0), gd_ref(pd.params.size(), 0);
-    double ld_fast = fusion_loss<double>(dims, pd.params.data(), gd_fast.data(), pd.V.data(), pd.T.data(), pd.nbr_t.data(), pd.nbr_i.data(), pd.B, pd.k, wsd, false);
-    double ld_ref = fusion_loss<double>(dims, pd.params.data(), gd_ref.data(), pd.V.data(), pd.T.data(), pd.nbr_t.data(), pd.nbr_i.data(), pd.B, pd.k, wsd, true);
+    double ld_fast = fusion_loss<double>(dims, pd.params.data(), gd_fast.data(), pd.V.data(), pd.T.data(),
+                                         pd.nbr_txt_for_img.data(), pd.nbr_img_for_txt.data(), pd.B, pd.k, wsd, false);
+    double ld_ref = fusion_loss<double>(dims, pd.params.data(), gd_ref.data(), pd.V.data(), pd.T.data(),
+                                        pd.nbr_txt_for_img.data(), pd.nbr_img_for_txt.data(), pd.B, pd.k, wsd, true);
     CHECK(std::fabs(ld_fast - ld_ref) < 1e-12);
     double dmax = 0;
     for (size_t i = 0; i < gd_fast.size(); i++) dmax = std::max(dmax, std::fabs(gd_fast[i] - gd_ref[i]));
@@ -405,17 +408,17 @@ TEST_CASE("fusion: fast path equals the reference at the edges (k = 0, one head,
         if (p.B < 2) {  // the loss needs a batch; check the module alone
             FusionCache<double> c;
             FusionRefCache<double> rc;
-            fusion_forward(c, p.dims, p.params.data(), p.V.data(), p.nbr_t.data(), p.B, p.k);
-            fusion_forward_ref(rc, p.dims, p.params.data(), p.V.data(), p.nbr_t.data(), p.B, p.k);
+            fusion_forward(c, p.dims, p.params.data(), p.V.data(), p.nbr_txt_for_img.data(), p.B, p.k);
+            fusion_forward_ref(rc, p.dims, p.params.data(), p.V.data(), p.nbr_txt_for_img.data(), p.B, p.k);
             std::vector<double> w(c.out.size(), 1.0);
             fusion_backward(c, p.dims, p.params.data(), g1.data(), w.data(), (double*)nullptr, (double*)nullptr);
             fusion_backward_ref(rc, p.dims, p.params.data(), g2.data(), w.data(), (double*)nullptr, (double*)nullptr);
             for (size_t i = 0; i < c.out.size(); i++) CHECK(c.out[i] == doctest::Approx(rc.out[i]).epsilon(1e-12));
         } else {
-            double l1 = fusion_loss<double>(p.dims, p.params.data(), g1.data(), p.V.data(), p.T.data(), p.nbr_t.data(),
-                                            p.nbr_i.data(), p.B, p.k, ws, false);
-            double l2 = fusion_loss<double>(p.dims, p.params.data(), g2.data(), p.V.data(), p.T.data(), p.nbr_t.data(),
-                                            p.nbr_i.data(), p.B, p.k, ws, true);
+            double l1 = fusion_loss<double>(p.dims, p.params.data(), g1.data(), p.V.data(), p.T.data(),
+                                            p.nbr_txt_for_img.data(), p.nbr_img_for_txt.data(), p.B, p.k, ws, false);
+            double l2 = fusion_loss<double>(p.dims, p.params.data(), g2.data(), p.V.data(), p.T.data(),
+                                            p.nbr_txt_for_img.data(), p.nbr_img_for_txt.data(), p.B, p.k, ws, true);
             CHECK(l1 == doctest::Approx(l2).epsilon(1e-12));
         }
         double dmax = 0;

@@ -36,8 +36,9 @@ static std::vector<float> train3(int threads) {
         }
         return x;
     };
-    auto V = unit(B), T = unit(B), nt = unit((size_t)B * k), ni = unit((size_t)B * k);
-    for (int s = 0; s < 3; s++) fusion_train_step(m, opt, ws, V.data(), T.data(), nt.data(), ni.data(), B, k, 1e-3);
+    auto V = unit(B), T = unit(B), nbr_txt_for_img = unit((size_t)B * k), nbr_img_for_txt = unit((size_t)B * k);
+    for (int s = 0; s < 3; s++)
+        fusion_train_step(m, opt, ws, V.data(), T.data(), nbr_txt_for_img.data(), nbr_img_for_txt.data(), B, k, 1e-3);
     omp_set_num_threads(saved);
     return m.params;
 }

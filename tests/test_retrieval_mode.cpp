@@ -159,18 +159,18 @@ TEST_CASE("retrieval mode: the trainer's neighbours and fused inputs follow the 
             image_side ? mem.image_row(row, v.data()) : mem.text_row(row, v.data());
             return v;
         };
-        std::vector<float> nti, nit;
+        std::vector<float> nbr_txt_for_img, nbr_img_for_txt;
         for (int i = 0; i < 2; i++) {
             auto a = row_vec(nb.img[i], e.f == FuseMode::uni);   // image query: uni → images
             auto b = row_vec(nb.txt[i], e.f == FuseMode::cross); // text query: cross → images
-            nti.insert(nti.end(), a.begin(), a.end());
-            nit.insert(nit.end(), b.begin(), b.end());
+            nbr_txt_for_img.insert(nbr_txt_for_img.end(), a.begin(), a.end());
+            nbr_img_for_txt.insert(nbr_img_for_txt.end(), b.begin(), b.end());
         }
         FusionModel m1 = m0;
         AdamW opt1(m1.table, m1.params.size());
         FusionTrainWorkspace ws;
-        const float want = fusion_train_step(m1, opt1, ws, img.data(), txt.data(), nti.data(), nit.data(), 2, 1,
-                                             s.lr, LossKind::nce);
+        const float want = fusion_train_step(m1, opt1, ws, img.data(), txt.data(), nbr_txt_for_img.data(),
+                                             nbr_img_for_txt.data(), 2, 1, s.lr, LossKind::nce);
         CHECK(loss == want);
         CHECK(tr.model.params == m1.params);
     }

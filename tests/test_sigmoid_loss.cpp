@@ -115,12 +115,13 @@ TEST_CASE("sigmoid loss: the training loss w.r.t. every parameter tensor, logit_
         for (bool reference : {false, true}) {
             FusionLossWorkspace<double> ws;
             auto f = [&] {
-                return fusion_loss<double>(p.dims, p.params.data(), nullptr, p.V.data(), p.T.data(), p.nbr_t.data(),
-                                           p.nbr_i.data(), p.B, p.k, ws, reference, LossKind::sigmoid);
+                return fusion_loss<double>(p.dims, p.params.data(), nullptr, p.V.data(), p.T.data(),
+                                           p.nbr_txt_for_img.data(), p.nbr_img_for_txt.data(), p.B, p.k, ws, reference,
+                                           LossKind::sigmoid);
             };
             std::vector<double> grads(p.params.size(), 0.0);
-            fusion_loss<double>(p.dims, p.params.data(), grads.data(), p.V.data(), p.T.data(), p.nbr_t.data(),
-                                p.nbr_i.data(), p.B, p.k, ws, reference, LossKind::sigmoid);
+            fusion_loss<double>(p.dims, p.params.data(), grads.data(), p.V.data(), p.T.data(), p.nbr_txt_for_img.data(),
+                                p.nbr_img_for_txt.data(), p.B, p.k, ws, reference, LossKind::sigmoid);
             double worst = 0;
             std::string worst_name;
             for (const ParamEntry& e : table) {
@@ -150,12 +151,14 @@ TEST_CASE("sigmoid loss: the loss names parse; a model without logit_bias refuse
     Problem nce = make_problem(8, 2, 3, 2, 1), sig = make_problem(8, 2, 3, 2, 1, true);
     CHECK(sig.params.size() == nce.params.size() + 1);
     FusionLossWorkspace<double> ws;
-    CHECK_THROWS_AS(fusion_loss<double>(nce.dims, nce.params.data(), nullptr, nce.V.data(), nce.T.data(),
-                                        nce.nbr_t.data(), nce.nbr_i.data(), 3, 2, ws, false, LossKind::sigmoid),
-                    reco::Error);
-    CHECK_THROWS_AS(fusion_loss<double>(sig.dims, sig.params.data(), nullptr, sig.V.data(), sig.T.data(),
-                                        sig.nbr_t.data(), sig.nbr_i.data(), 3, 2, ws, false, LossKind::nce),
-                    reco::Error);
+    CHECK_THROWS_AS(
+        fusion_loss<double>(nce.dims, nce.params.data(), nullptr, nce.V.data(), nce.T.data(),
+                            nce.nbr_txt_for_img.data(), nce.nbr_img_for_txt.data(), 3, 2, ws, false, LossKind::sigmoid),
+        reco::Error);
+    CHECK_THROWS_AS(
+        fusion_loss<double>(sig.dims, sig.params.data(), nullptr, sig.V.data(), sig.T.data(),
+                            sig.nbr_txt_for_img.data(), sig.nbr_img_for_txt.data(), 3, 2, ws, false, LossKind::nce),
+        reco::Error);
     // the init values land where the table says
     FusionModel m;
     FusionDims dims{16, 4};

@@ -439,7 +439,8 @@ TEST_CASE("train cli: --log-every 1 prints one 'step n loss v' line per step; th
     dims.d = d, dims.heads = 2;
     m.init(dims, kDefaultLogitScale, 5);
     EmbeddingFile f(data);
-    std::vector<double> V(B * d), T(B * d), nti(B * k * d), nit(B * k * d), P(m.params.begin(), m.params.end());
+    std::vector<double> V(B * d), T(B * d), nbr_txt_for_img(B * k * d), nbr_img_for_txt(B * k * d),
+        P(m.params.begin(), m.params.end());
     std::vector<float> q(d), row(d);
     for (int b = 0; b < B; b++) {
         f.image_row(b, q.data());
@@ -447,19 +448,19 @@ TEST_CASE("train cli: --log-every 1 prints one 'step n loss v' line per step; th
         std::vector<int> nb = brute_knn(q.data(), f, true, k, b);
         for (int j = 0; j < k; j++) {
             f.text_row(nb[j], row.data());  // image query → the neighbours' TEXTS
-            for (int c = 0; c < d; c++) nti[(b * k + j) * d + c] = row[c];
+            for (int c = 0; c < d; c++) nbr_txt_for_img[(b * k + j) * d + c] = row[c];
         }
         f.text_row(b, q.data());
         for (int c = 0; c < d; c++) T[b * d + c] = q[c];
         nb = brute_knn(q.data(), f, false, k, b);
         for (int j = 0; j < k; j++) {
             f.image_row(nb[j], row.data());  // text query → the neighbours' IMAGES
-            for (int c = 0; c < d; c++) nit[(b * k + j) * d + c] = row[c];
+            for (int c = 0; c < d; c++) nbr_img_for_txt[(b * k + j) * d + c] = row[c];
         }
     }
     FusionLossWorkspace<double> ws;
-    const double ref = fusion_loss<double>(dims, P.data(), nullptr, V.data(), T.data(), nti.data(), nit.data(), B, k,
-                                           ws, /*reference=*/true);
+    const double ref = fusion_loss<double>(dims, P.data(), nullptr, V.data(), T.data(), nbr_txt_for_img.data(),
+                                           nbr_img_for_txt.data(), B, k, ws, /*reference=*/true);
     CHECK(losses[0] == doctest::Approx(ref).epsilon(1e-5));
 }
 

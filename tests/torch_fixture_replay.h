@@ -36,7 +36,7 @@ inline TorchReplay replay_torch_fixture(const std::string& dir, reco::LossKind l
     model.load(init, heads);
     const int d = model.dims.d;
     const auto V = data.to_f32("V"), T = data.to_f32("T");
-    const auto nt = data.to_f32("nbr_txt_for_img"), ni = data.to_f32("nbr_img_for_txt");
+    const auto nbr_txt_for_img = data.to_f32("nbr_txt_for_img"), nbr_img_for_txt = data.to_f32("nbr_img_for_txt");
     const int N = (int)(V.size() / d);
     REQUIRE(N % B == 0);
     const auto losses = expect.to_f32("losses", {steps});
@@ -47,8 +47,8 @@ inline TorchReplay replay_torch_fixture(const std::string& dir, reco::LossKind l
     for (int s = 0; s < steps; s++) {
         const int b0 = (s * B) % N;  // file order, no shuffle
         const float got = fusion_train_step(model, opt, ws, V.data() + (size_t)b0 * d, T.data() + (size_t)b0 * d,
-                                            nt.data() + (size_t)b0 * k * d, ni.data() + (size_t)b0 * k * d, B, k,
-                                            lr, loss);
+                                            nbr_txt_for_img.data() + (size_t)b0 * k * d,
+                                            nbr_img_for_txt.data() + (size_t)b0 * k * d, B, k, lr, loss);
         const double e = std::fabs(got - losses[s]) / std::fabs(losses[s]);
         r.worst_loss = std::max(r.worst_loss, e);
         INFO("step " << s << ": ours " << got << " torch " << losses[s]);

@@ -35,18 +35,20 @@ int main(int argc, char** argv) {
     AdamW opt(model.table, model.params.size());
     FusionTrainWorkspace ws;
     std::mt19937 rng(1);
-    std::vector<float> V, T, nt, ni;
+    std::vector<float> V, T, nbr_txt_for_img, nbr_img_for_txt;
     unit_rows(V, B, d, rng);
     unit_rows(T, B, d, rng);
-    unit_rows(nt, (size_t)B * k, d, rng);
-    unit_rows(ni, (size_t)B * k, d, rng);
-    fusion_train_step(model, opt, ws, V.data(), T.data(), nt.data(), ni.data(), B, k, 1e-3);  // warm-up
+    unit_rows(nbr_txt_for_img, (size_t)B * k, d, rng);
+    unit_rows(nbr_img_for_txt, (size_t)B * k, d, rng);
+    fusion_train_step(model, opt, ws, V.data(), T.data(), nbr_txt_for_img.data(), nbr_img_for_txt.data(), B, k,
+                      1e-3);  // warm-up
     auto t0 = std::chrono::steady_clock::now();
     int steps = 0;
     double el = 0;
     float loss = 0;
     do {
-        loss = fusion_train_step(model, opt, ws, V.data(), T.data(), nt.data(), ni.data(), B, k, 1e-3);
+        loss = fusion_train_step(model, opt, ws, V.data(), T.data(), nbr_txt_for_img.data(), nbr_img_for_txt.data(), B,
+                                 k, 1e-3);
         steps++;
         el = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     } while (el < secs);
