@@ -396,7 +396,7 @@ TEST_CASE("shards cli: train and eval take a sharded memory and give the one-fil
         std::istringstream in(s);
         while (std::getline(in, line)) {
             if (line.rfind("reco: no CUDA device", 0) == 0) continue;
-            for (const std::string m : {dir + "/memory.safetensors", dir + "/mem3"})
+            for (const std::string& m : {dir + "/memory.safetensors", dir + "/mem3"})
                 for (size_t p; (p = line.find(m)) != std::string::npos;) line.replace(p, m.size(), "MEM");
             keep += line + "\n";
         }

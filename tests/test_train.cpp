@@ -706,9 +706,9 @@ TEST_CASE("train cli: --loss sigmoid — 3 steps + --resume 3 == 6; a different 
     CHECK(contains(out, "differs from the checkpoint's loss=nce"));
     CHECK_FALSE(file_exists(dir + "/x.safetensors"));
     // an unknown loss: a clear error naming the choices, no output
-    for (const std::string& bad : {"siglip", "NCE", ""}) {
+    for (const char* bad : {"siglip", "NCE", ""}) {
         CHECK(run_cmd(common + " --loss '" + bad + "' --out " + dir + "/x.safetensors", &out) == 1);
-        CHECK(contains(out, "unknown loss '" + bad + "'"));
+        CHECK(contains(out, std::string("unknown loss '") + bad + "'"));
         CHECK(contains(out, "nce"));
         CHECK(contains(out, "sigmoid"));
         CHECK_FALSE(file_exists(dir + "/x.safetensors"));
