@@ -137,8 +137,11 @@ FUZZ_SECONDS ?= 60
 fuzz:
 	$(MAKE) --no-print-directory -f tests/fuzz/fuzz.mk FUZZ_SECONDS=$(FUZZ_SECONDS) run
 
-bench: $(BIN)
-	bash tools/bench.sh
+# CPU benchmarks, linked from CPU-only objects in build-bench/ (CUDA off, so a CUDA build's objects in
+# build/ are never mixed in; MPI as configured, for the 1-vs-2-rank rows).
+bench:
+	$(MAKE) --no-print-directory BUILD=build-bench CUDA=0 build-bench/reco
+	BUILD=build-bench bash tools/bench.sh
 
 print-ldlibs:
 	@echo $(LDLIBS)

@@ -18,9 +18,10 @@
 # Python for the baselines: BENCH_PY, else tools/.venv-bench/bin/python (tools/requirements-bench.txt:
 # newest torch, transformers, onnxruntime, faiss-cpu), else tools/.venv/bin/python, else python3.
 # A missing baseline prints "n/a" and the rest still runs. QUICK=1 shrinks the work (smoke test).
-# Details (every program's full output) go to build/bench.log.
+# Details (every program's full output) go to $B/bench.log.
 set -u
 cd "$(dirname "$0")/.."
+B="${BUILD:-build}"  # the object folder (make bench: build-bench, CPU-only objects)
 THREADS="${THREADS:-2}"
 export OMP_NUM_THREADS="$THREADS" OPENBLAS_NUM_THREADS="$THREADS" MKL_NUM_THREADS="$THREADS"
 # the same OpenMP wait policy for reco and the baselines (./reco sets passive itself; see src/main.cpp)
@@ -35,16 +36,16 @@ for p in tools/.venv-bench/bin/python tools/.venv/bin/python python3; do
   [ -n "$PY" ] && break
   command -v "$p" >/dev/null 2>&1 && PY="$p"
 done
-log="build/bench.log"
+log="$B/bench.log"
 mkdir -p build
 : > "$log"
 
 CXX="${CXX:-g++}"
 FLAGS="-O3 -march=native -fopenmp -std=c++17 -Isrc -DRECO_CUDA=0"
-objs=$(find build/src build/kernels -name '*.o' 2>/dev/null | grep -v '/src/main.o$' | tr '\n' ' ')
+objs=$(find $B/src $B/kernels -name '*.o' 2>/dev/null | grep -v '/src/main.o$' | tr '\n' ' ')
 build() {  # build NAME from tools/NAME.cpp against the project objects (CPU paths only)
   [ -f "tools/$1.cpp" ] || return 1
-  $CXX $FLAGS "tools/$1.cpp" $objs -o "build/$1" $(make -s print-ldlibs 2>/dev/null) >>"$log" 2>&1
+  $CXX $FLAGS "tools/$1.cpp" $objs -o "$B/$1" $(make -s CUDA=0 BUILD="$B" print-ldlibs 2>/dev/null) >>"$log" 2>&1
 }
 run() { echo "\$ $*" >>"$log"; "$@" 2>&1 | tee -a "$log"; }
 num() { grep -o "$1 [0-9.]*" | tail -n1 | awk '{print $NF}'; }
@@ -66,7 +67,7 @@ echo "(details in $log)"
 # ---- limits (best of REPEATS)
 fp32_peak=; bf16_peak=; dram=
 if build bench_limits; then
-  out=$(build/bench_limits "$REPEATS" 2>&1); echo "$out" >>"$log"
+  out=$($B/bench_limits "$REPEATS" 2>&1); echo "$out" >>"$log"
   fp32_peak=$(echo "$out" | num "limit fp32_gflops"); bf16_peak=$(echo "$out" | num "limit bf16_gflops")
   dram=$(echo "$out" | num "limit dram_gbs")
   echo "$out" | head -n1
@@ -75,7 +76,7 @@ fi
 # ---- the GEMM alone on the ViT-B/32 layer shapes (best of REPEATS, like the limits)
 gemm32=; gemm16=
 if build bench_gemm; then
-  out=$(build/bench_gemm 16 "$REPEATS" 2>&1); echo "$out" >>"$log"
+  out=$($B/bench_gemm 16 "$REPEATS" 2>&1); echo "$out" >>"$log"
   gemm32=$(echo "$out" | num "gemm fp32 GFLOP/s"); gemm16=$(echo "$out" | num "gemm bf16 GFLOP/s")
 fi
 
@@ -83,7 +84,7 @@ fi
 VIT_GFLOP=4.41
 img_r=; img_rb=; txt_r=; img_t=; img_b=; img_o=; txt_t=; txt77_t=
 if build bench_towers; then
-  out=$(build/bench_towers 16 64 "$SECS" 2>&1); echo "$out" >>"$log"
+  out=$($B/bench_towers 16 64 "$SECS" 2>&1); echo "$out" >>"$log"
   img_r=$(echo "$out" | num "reco images/s"); img_rb=$(echo "$out" | num "reco_bf16 images/s")
   txt_r=$(echo "$out" | num "reco texts/s")
 fi
@@ -101,7 +102,7 @@ fi
 sig_img_r=; sig_txt_r=; sig_img_t=; sig_txt_t=
 if [ "${SIGLIP:-1}" != 0 ]; then
   if build bench_siglip; then
-    out=$(build/bench_siglip "$SIG_IB" "$SIG_TB" "$SECS" 2>&1); echo "$out" >>"$log"
+    out=$($B/bench_siglip "$SIG_IB" "$SIG_TB" "$SECS" 2>&1); echo "$out" >>"$log"
     sig_img_r=$(echo "$out" | num "reco images/s"); sig_txt_r=$(echo "$out" | num "reco texts/s")
   fi
   if have "torch, transformers"; then
@@ -113,7 +114,7 @@ fi
 # ---- fusion training
 fus_r=; fus_t=; fus_q=
 if build bench_fusion; then
-  out=$(build/bench_fusion 512 10 256 "$SECS" 2>&1); echo "$out" >>"$log"
+  out=$($B/bench_fusion 512 10 256 "$SECS" 2>&1); echo "$out" >>"$log"
   fus_r=$(echo "$out" | num "reco steps/s")
 fi
 if have torch && [ -f tools/bench_fusion_torch.py ]; then
@@ -127,8 +128,8 @@ fi
 declare -A tk_r tk_f
 for q in 1024 16 1; do
   reps=$([ "$q" = 1024 ] && echo 1 || echo "$REPEATS")
-  if [ -x build/bench_topk ] || build bench_topk; then
-    out=$(build/bench_topk "$TOPK_N" 512 "$q" 10 "$reps" 2>&1); echo "$out" >>"$log"
+  if [ -x $B/bench_topk ] || build bench_topk; then
+    out=$($B/bench_topk "$TOPK_N" 512 "$q" 10 "$reps" 2>&1); echo "$out" >>"$log"
     tk_r[$q]=$(echo "$out" | grep -o '[0-9.]* s per batch' | awk '{print $1}')
   fi
   if have faiss; then

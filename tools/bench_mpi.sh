@@ -13,14 +13,16 @@
 # runs alone as `bash tools/bench_mpi.sh` after `make`.
 set -u
 cd "$(dirname "$0")/.."
+B="${BUILD:-build}"  # the object folder (make bench: build-bench, CPU-only objects)
+RECO="./reco"; [ "$B" != build ] && RECO="$B/reco"  # the binary built from those objects
 THREADS="${THREADS:-2}"
 N="${MPI_N:-200000}"; S="${MPI_SHARDS:-4}"; Q="${MPI_Q:-1024}"
 if [ "${QUICK:-0}" = 1 ]; then N=20000; Q=128; fi
-log="build/bench_mpi.log"
+log="$B/bench_mpi.log"
 mkdir -p build
 : > "$log"
-if ! command -v mpirun >/dev/null || ! ldd ./reco 2>/dev/null | grep -q libmpi; then
-  echo "mpi: skipped (no mpirun, or ./reco built without MPI: make with mpicxx on the PATH)"
+if ! command -v mpirun >/dev/null || ! ldd "$RECO" 2>/dev/null | grep -q libmpi; then
+  echo "mpi: skipped (no mpirun, or $RECO built without MPI: make with mpicxx on the PATH)"
   exit 0
 fi
 MPIRUN="timeout 600 mpirun --allow-run-as-root --oversubscribe --bind-to none"
@@ -28,12 +30,12 @@ dir=$(mktemp -d "${TMPDIR:-/tmp}/reco-bench-mpi-XXXXXX")
 trap 'rm -rf "$dir"' EXIT
 
 objs=""  # the project's objects (not main, not leftovers of removed sources)
-for o in $(find build/src -name '*.o' 2>/dev/null); do
-  src="${o#build/}"; src="${src%.o}.cpp"
+for o in $(find $B/src -name '*.o' 2>/dev/null); do
+  src="${o#$B/}"; src="${src%.o}.cpp"
   [ "$src" != src/main.cpp ] && [ -f "$src" ] && objs="$objs $o"
 done
-g++ -O2 -std=c++17 -fopenmp -Isrc tools/bench_mpi_data.cpp $objs -o build/bench_mpi_data $(make -s print-ldlibs 2>/dev/null) >>"$log" 2>&1 &&
-  build/bench_mpi_data "$dir" "$N" 512 "$S" "$Q" 4096 >>"$log" 2>&1 || { echo "mpi: could not make the inputs (see $log)"; exit 0; }
+g++ -O2 -std=c++17 -fopenmp -Isrc tools/bench_mpi_data.cpp $objs -o $B/bench_mpi_data $(make -s CUDA=0 BUILD="$B" print-ldlibs 2>/dev/null) >>"$log" 2>&1 &&
+  $B/bench_mpi_data "$dir" "$N" 512 "$S" "$Q" 4096 >>"$log" 2>&1 || { echo "mpi: could not make the inputs (see $log)"; exit 0; }
 
 secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", b - a }'; }
 now() { date +%s.%N; }
@@ -45,7 +47,7 @@ search() {  # RANKS OUT
   if [ "$1" -gt 1 ]; then launcher="$MPIRUN -np $1"; t=$(( THREADS / $1 > 0 ? THREADS / $1 : 1 )); fi
   local t0 t1 out
   t0=$(now)
-  out=$(OMP_NUM_THREADS=$t $launcher ./reco search --memory "$dir/memory" --query-npy "$dir/queries.npy" --k 10 --out "$2" 2>&1)
+  out=$(OMP_NUM_THREADS=$t $launcher "$RECO" search --memory "$dir/memory" --query-npy "$dir/queries.npy" --k 10 --out "$2" 2>&1)
   t1=$(now); echo "$out" >>"$log"
   echo "$(secs "$t0" "$t1") $(echo "$out" | field search) $(echo "$out" | field exchange) $(echo "$out" | field merge)"
 }
@@ -60,19 +62,19 @@ train() {  # RANKS
   local launcher="" t=$THREADS
   if [ "$1" -gt 1 ]; then launcher="$MPIRUN -np $1"; t=$(( THREADS / $1 > 0 ? THREADS / $1 : 1 )); fi
   local out
-  out=$(OMP_NUM_THREADS=$t $launcher ./reco train --data "$dir/train.safetensors" --memory "$dir/memory" --k 10 \
+  out=$(OMP_NUM_THREADS=$t $launcher "$RECO" train --data "$dir/train.safetensors" --memory "$dir/memory" --k 10 \
         --batch 256 --steps 10 --no-shuffle --schedule constant --log-every 0 --out "$dir/fusion$1.safetensors" 2>&1)
   echo "$out" >>"$log"
   echo "$out" | grep -o 'step 10 of 10, [0-9.]*s' | grep -o '[0-9.]*s$' | tr -d s
 }
-OMP_NUM_THREADS=$THREADS ./reco train --data "$dir/train.safetensors" --memory "$dir/memory" --k 10 --batch 256 \
+OMP_NUM_THREADS=$THREADS "$RECO" train --data "$dir/train.safetensors" --memory "$dir/memory" --k 10 --batch 256 \
   --steps 1 --out "$dir/warm.safetensors" >>"$log" 2>&1   # the neighbour cache, outside the timing
 tt1=$(train 1); tt2=$(train 2)
 
 # ---- the collectives of one training step
 coll=""
-if mpicxx -O2 -std=c++17 tools/bench_mpi_collectives.cpp -o build/bench_mpi_collectives >>"$log" 2>&1; then
-  coll=$($MPIRUN -np 2 build/bench_mpi_collectives 4096 512 6304769 3 2>>"$log"); echo "$coll" >>"$log"
+if mpicxx -O2 -std=c++17 tools/bench_mpi_collectives.cpp -o $B/bench_mpi_collectives >>"$log" 2>&1; then
+  coll=$($MPIRUN -np 2 $B/bench_mpi_collectives 4096 512 6304769 3 2>>"$log"); echo "$coll" >>"$log"
 fi
 
 echo
