@@ -66,6 +66,30 @@ TEST_CASE("reference twins: top-k — the blocked search returns the brute-force
     }
 }
 
+// Encode B token rows and nimg random pixel images (seeded) on the fast path and on the reference
+// path; the L2-normalised embeddings must agree within 1e-6. encode(pixels, texts out, images out).
+template <class Encode>
+static void check_twin_embeddings(const std::string& what, int B, int E, int S, int nimg, unsigned seed,
+                                  Encode encode) {
+    std::vector<float> pixels((size_t)nimg * 3 * S * S);
+    std::mt19937 rng(seed);
+    std::normal_distribution<float> nd(0, 1);
+    for (float& x : pixels) x = nd(rng);
+    std::vector<float> t[2], v[2];
+    for (int r = 0; r < 2; r++) {
+        ImplScope scope(r ? Impl::reference : Impl::fast);
+        t[r].resize((size_t)B * E);
+        v[r].resize((size_t)nimg * E);
+        encode(pixels.data(), t[r].data(), v[r].data());
+        l2_normalize_rows(t[r].data(), B, E);
+        l2_normalize_rows(v[r].data(), nimg, E);
+    }
+    const double dt = max_abs_diff(t[0], t[1]), dv = max_abs_diff(v[0], v[1]);
+    MESSAGE(what << ": max |fast − reference| texts " << dt << ", images " << dv);
+    CHECK(dt <= 1e-6);
+    CHECK(dv <= 1e-6);
+}
+
 // The towers of the tiny CLIP fixtures (tools/make_clip_fixtures.py) on HF's token ids and a random
 // batch of pixels, fast and reference; embeddings L2-normalised as every command prints them.
 TEST_CASE("reference twins: tower embeddings — plain-loop matrix products give the same embeddings within 1e-6") {
@@ -73,28 +97,14 @@ TEST_CASE("reference twins: tower embeddings — plain-loop matrix products give
         INFO(std::string(dir));
         ClipModel m = ClipModel::load(dir);
         SafeTensors ref(std::string(dir) + "/reference.safetensors");
-        const TensorInfo& ti = ref.info("input_ids_openai");
-        const int B = (int)ti.shape[0], E = m.cfg.projection_dim, S = m.cfg.image_size, nimg = 3;
+        const int B = (int)ref.info("input_ids_openai").shape[0], nimg = 3;
         std::vector<int> ids((size_t)B * 77);
         for (size_t i = 0; i < ids.size(); i++) ids[i] = (int)((const int64_t*)ref.raw("input_ids_openai"))[i];
-        std::vector<float> pixels((size_t)nimg * 3 * S * S);
-        std::mt19937 rng(5);
-        std::normal_distribution<float> nd(0, 1);
-        for (float& x : pixels) x = nd(rng);
-        std::vector<float> t[2], v[2];
-        for (int r = 0; r < 2; r++) {
-            ImplScope scope(r ? Impl::reference : Impl::fast);
-            t[r].resize((size_t)B * E);
-            v[r].resize((size_t)nimg * E);
-            clip_encode_texts(m, ids.data(), B, t[r].data());
-            clip_encode_images(m, pixels.data(), nimg, v[r].data());
-            l2_normalize_rows(t[r].data(), B, E);
-            l2_normalize_rows(v[r].data(), nimg, E);
-        }
-        const double dt = max_abs_diff(t[0], t[1]), dv = max_abs_diff(v[0], v[1]);
-        MESSAGE(std::string(dir) << ": max |fast − reference| texts " << dt << ", images " << dv);
-        CHECK(dt <= 1e-6);
-        CHECK(dv <= 1e-6);
+        check_twin_embeddings(dir, B, m.cfg.projection_dim, m.cfg.image_size, nimg, 5,
+                              [&](const float* pixels, float* t, float* v) {
+                                  clip_encode_texts(m, ids.data(), B, t);
+                                  clip_encode_images(m, pixels, nimg, v);
+                              });
     }
 }
 
@@ -105,28 +115,14 @@ TEST_CASE("reference twins: SigLIP tower embeddings within 1e-6") {
         INFO(std::string(dir));
         SiglipModel m = SiglipModel::load(dir);
         SafeTensors ref(std::string(dir) + "/reference.safetensors");
-        const int B = (int)ref.info("input_ids").shape[0], L = (int)ref.info("input_ids").shape[1];
-        const int E = m.cfg.embed_dim, S = m.cfg.image_size, nimg = 2;
+        const int B = (int)ref.info("input_ids").shape[0], L = (int)ref.info("input_ids").shape[1], nimg = 2;
         std::vector<int> ids((size_t)B * L);
         for (size_t i = 0; i < ids.size(); i++) ids[i] = (int)((const int64_t*)ref.raw("input_ids"))[i];
-        std::vector<float> pixels((size_t)nimg * 3 * S * S);
-        std::mt19937 rng(6);
-        std::normal_distribution<float> nd(0, 1);
-        for (float& x : pixels) x = nd(rng);
-        std::vector<float> t[2], v[2];
-        for (int r = 0; r < 2; r++) {
-            ImplScope scope(r ? Impl::reference : Impl::fast);
-            t[r].resize((size_t)B * E);
-            v[r].resize((size_t)nimg * E);
-            siglip_encode_texts(m, ids.data(), B, t[r].data());
-            siglip_encode_images(m, pixels.data(), nimg, v[r].data());
-            l2_normalize_rows(t[r].data(), B, E);
-            l2_normalize_rows(v[r].data(), nimg, E);
-        }
-        const double dt = max_abs_diff(t[0], t[1]), dv = max_abs_diff(v[0], v[1]);
-        MESSAGE(std::string(dir) << ": max |fast − reference| texts " << dt << ", images " << dv);
-        CHECK(dt <= 1e-6);
-        CHECK(dv <= 1e-6);
+        check_twin_embeddings(dir, B, m.cfg.embed_dim, m.cfg.image_size, nimg, 6,
+                              [&](const float* pixels, float* t, float* v) {
+                                  siglip_encode_texts(m, ids.data(), B, t);
+                                  siglip_encode_images(m, pixels, nimg, v);
+                              });
     }
 }
 
