@@ -1,15 +1,17 @@
 // gemm.cpp — the CPU hot loop: out[N,OC] = inp[N,C] · W[OC,C]ᵀ + bias   (every Linear of CLIP).
 //
-// A classic cache-blocked GEMM (the Goto/BLIS scheme, simplified):
-//   for each KC-slice of the inner dimension C (inside each task):
-//     W is packed into column panels of NR = 64 outputs: Wp[panel][c][NR] (pack_weight; the towers
-//     pack each Linear once at load time), then in parallel over (row block of MC rows) × (group of panels):
+// A cache-blocked GEMM (the Goto/BLIS scheme, simplified):
+//   W is packed once into column panels of NR = 64 outputs: Wp[panel][c][NR] (pack_weight; the towers
+//   pack each Linear at load time). In parallel over (row block of MC rows) × (group of NP panels):
+//     for each KC-slice of the inner dimension C, for each panel, for each strip of MR rows:
 //       micro-kernel: an MR×NR tile of out kept in registers, rank-1 updates over the KC slice
 //         acc[r][0:NR] += inp[n+r][c] · Wp[panel][c][0:NR]
+// The input rows are read in place (broadcast loads from MR row streams), not packed: packing the
+// input per task cost ~15% of the time on the tower shapes (bench_gemm: 340 → 400+ GFLOP/s, 2 threads).
 // The micro-kernel is chosen at run time (src/cpu_features.h): AVX-512 (6×64 tile = 24 zmm
 // accumulators), AVX2+FMA (the 64 columns as four 6×16 tiles, 12 ymm accumulators) or portable
 // scalar loops; each is compiled for its own target whatever -march the build used, and the packed
-// layout is the same for all. Edges (N % MR, OC % NR) go through a zero-padded temporary tile.
+// layout is the same for all. Edges (N % MR, OC % NR) go through zero-padded temporaries.
 // Summation order differs from the naive loop, so results agree with matmul_forward_naive to
 // rounding (tests/test_ops.cpp runs every level).
 #include <algorithm>
@@ -40,13 +42,14 @@ constexpr int KC = GEMM_KC;      // inner-dimension slice: Wp slice for one pane
 #endif
 constexpr int MC = GEMM_MC;       // rows per block (a multiple of MR): packed inp block MC·KC floats (96 KB), in L2
 
-// Micro-kernel contract: acc(MR×NR) (+)= ap[0:kc][0:MR]ᵀ · wp[0:kc][0:NR]; the tile is written to c
-// (row stride ldc). ap is a packed strip of MR input rows (ap[k·MR + r] = inp[n0+r][c0+k]).
+// Micro-kernel contract: acc(MR×NR) (+)= A[0:MR][0:kc] · wp[0:kc][0:NR]; the tile is written to c
+// (row stride ldc). A is read in place: a points at inp[n0][c0] and rows are lda apart (no packing:
+// each thread streams MR rows of the input from L1/L2 while the weight panel stays in L2).
 // accumulate: add onto c (later K slices); else start from the bias (or zero).
-typedef void (*MicroKernel)(int kc, const float* ap, const float* wp, float* c, int ldc, bool accumulate,
+typedef void (*MicroKernel)(int kc, const float* a, size_t lda, const float* wp, float* c, int ldc, bool accumulate,
                             const float* bias);
 
-static void micro_kernel_portable(int kc, const float* ap, const float* wp, float* c, int ldc, bool accumulate,
+static void micro_kernel_portable(int kc, const float* a, size_t lda, const float* wp, float* c, int ldc, bool accumulate,
                                   const float* bias) {
     constexpr int NS = 8;  // columns per pass: 6×8 accumulators
     for (int j0 = 0; j0 < NR; j0 += NS) {
@@ -56,7 +59,7 @@ static void micro_kernel_portable(int kc, const float* ap, const float* wp, floa
                 acc[r][j] = accumulate ? c[(size_t)r * ldc + j0 + j] : bias ? bias[j0 + j] : 0.0f;
         for (int k = 0; k < kc; k++)
             for (int r = 0; r < MR; r++)
-                for (int j = 0; j < NS; j++) acc[r][j] += ap[(size_t)k * MR + r] * wp[(size_t)k * NR + j0 + j];
+                for (int j = 0; j < NS; j++) acc[r][j] += a[r * lda + k] * wp[(size_t)k * NR + j0 + j];
         for (int r = 0; r < MR; r++)
             for (int j = 0; j < NS; j++) c[(size_t)r * ldc + j0 + j] = acc[r][j];
     }
@@ -64,7 +67,7 @@ static void micro_kernel_portable(int kc, const float* ap, const float* wp, floa
 
 #pragma GCC push_options
 #pragma GCC target("avx2,fma")
-static void micro_kernel_avx2(int kc, const float* ap, const float* wp, float* c, int ldc, bool accumulate,
+static void micro_kernel_avx2(int kc, const float* a, size_t lda, const float* wp, float* c, int ldc, bool accumulate,
                               const float* bias) {
     for (int j0 = 0; j0 < NR; j0 += 16) {  // four 6×16 tiles (12 of the 16 ymm registers)
         __m256 acc[MR][2];
@@ -75,10 +78,9 @@ static void micro_kernel_avx2(int kc, const float* ap, const float* wp, float* c
                                        : _mm256_setzero_ps();
         for (int k = 0; k < kc; k++) {
             const __m256 w0 = _mm256_loadu_ps(wp + (size_t)k * NR + j0), w1 = _mm256_loadu_ps(wp + (size_t)k * NR + j0 + 8);
-            const float* a = ap + (size_t)k * MR;
 #pragma GCC unroll 6
             for (int r = 0; r < MR; r++) {
-                const __m256 x = _mm256_broadcast_ss(a + r);
+                const __m256 x = _mm256_broadcast_ss(a + r * lda + k);
                 acc[r][0] = _mm256_fmadd_ps(x, w0, acc[r][0]);
                 acc[r][1] = _mm256_fmadd_ps(x, w1, acc[r][1]);
             }
@@ -91,7 +93,7 @@ static void micro_kernel_avx2(int kc, const float* ap, const float* wp, float* c
 
 #pragma GCC push_options
 #pragma GCC target("avx512f,fma")
-static void micro_kernel_avx512(int kc, const float* ap, const float* wp, float* c, int ldc, bool accumulate,
+static void micro_kernel_avx512(int kc, const float* a, size_t lda, const float* wp, float* c, int ldc, bool accumulate,
                                 const float* bias) {
     // 6×64 tile: per k, 4 loads + 6 broadcasts feed 24 FMAs
     __m512 acc[MR][4];
@@ -106,10 +108,9 @@ static void micro_kernel_avx512(int kc, const float* ap, const float* wp, float*
         __m512 w[4];
 #pragma GCC unroll 4
         for (int v = 0; v < 4; v++) w[v] = _mm512_loadu_ps(wp + (size_t)k * NR + 16 * v);
-        const float* a = ap + (size_t)k * MR;
 #pragma GCC unroll 6
         for (int r = 0; r < MR; r++) {
-            const __m512 x = _mm512_set1_ps(a[r]);
+            const __m512 x = _mm512_set1_ps(a[r * lda + k]);
 #pragma GCC unroll 4
             for (int v = 0; v < 4; v++) acc[r][v] = _mm512_fmadd_ps(x, w[v], acc[r][v]);
         }
@@ -121,12 +122,12 @@ static void micro_kernel_avx512(int kc, const float* ap, const float* wp, float*
 }
 #pragma GCC pop_options
 
-// bf16: ap holds pairs ap[kp·MR + r] = (inp[n0+r][c0+2kp], inp[n0+r][c0+2kp+1]) as bf16, wp pairs
+// bf16: a holds pairs a[r·lda + kp] = (inp[n0+r][c0+2kp], inp[n0+r][c0+2kp+1]) as bf16, wp pairs
 // wp[kp·NR + j]; kpc = number of pairs. Each vdpbf16ps adds both products of a pair into the fp32 lane.
-static void micro_kernel_bf16(int kpc, const uint32_t* ap, const uint32_t* wp, float* c, int ldc, bool accumulate,
-                              const float* bias) __attribute__((target("avx512f,avx512bf16")));
-static void micro_kernel_bf16(int kpc, const uint32_t* ap, const uint32_t* wp, float* c, int ldc, bool accumulate,
-                              const float* bias) {
+static void micro_kernel_bf16(int kpc, const uint32_t* a, size_t lda, const uint32_t* wp, float* c, int ldc,
+                              bool accumulate, const float* bias) __attribute__((target("avx512f,avx512bf16")));
+static void micro_kernel_bf16(int kpc, const uint32_t* a, size_t lda, const uint32_t* wp, float* c, int ldc,
+                              bool accumulate, const float* bias) {
     __m512 acc[MR][4];
 #pragma GCC unroll 6
     for (int r = 0; r < MR; r++)
@@ -139,10 +140,9 @@ static void micro_kernel_bf16(int kpc, const uint32_t* ap, const uint32_t* wp, f
         __m512bh w[4];
 #pragma GCC unroll 4
         for (int v = 0; v < 4; v++) w[v] = (__m512bh)_mm512_loadu_si512(wp + (size_t)k * NR + 16 * v);
-        const uint32_t* a = ap + (size_t)k * MR;
 #pragma GCC unroll 6
         for (int r = 0; r < MR; r++) {
-            const __m512bh x = (__m512bh)_mm512_set1_epi32((int)a[r]);
+            const __m512bh x = (__m512bh)_mm512_set1_epi32((int)a[r * lda + k]);
 #pragma GCC unroll 4
             for (int v = 0; v < 4; v++) acc[r][v] = _mm512_dpbf16_ps(acc[r][v], x, w[v]);
         }
@@ -179,22 +179,6 @@ const char* gemm_kernel_name() {
     return l >= Isa::avx512 ? "avx512 fp32 6x64" : l >= Isa::avx2 ? "avx2 fp32 4 x 6x16" : "portable fp32";
 }
 
-// Pack rows [n0, n_end) × columns [c0, c0+kc) of inp into MR-row strips: ap[strip][k][MR], zero-padded.
-static void pack_rows(float* ap, const float* inp, int C, int n0, int n_end, int c0, int kc) {
-    for (int s0 = n0; s0 < n_end; s0 += MR) {
-        const int rows = std::min(MR, n_end - s0);
-        for (int r = 0; r < MR; r++) {
-            if (r < rows) {
-                const float* src = inp + (size_t)(s0 + r) * C + c0;
-                for (int k = 0; k < kc; k++) ap[(size_t)k * MR + r] = src[k];
-            } else {
-                for (int k = 0; k < kc; k++) ap[(size_t)k * MR + r] = 0.0f;
-            }
-        }
-        ap += (size_t)kc * MR;
-    }
-}
-
 void pack_weight(PackedWeight& pw, const float* weight, int OC, int C, Precision precision) {
     pw.OC = OC;
     pw.C = C;
@@ -228,11 +212,12 @@ void pack_weight(PackedWeight& pw, const float* weight, int OC, int C, Precision
 }
 
 // The blocked driver over "units" of the inner dimension (fp32: one C value; bf16: a pair of them).
-// pack(ap, n_begin, n_end, u0, ku) packs rows [n_begin, n_end) × units [u0, u0+ku) into MR-row strips;
-// kernel(ku, strip, wp, c, ldc, accumulate, bias) is a micro-kernel of the contract above.
-template <class T, class Pack, class Kernel>
-static void gemm_driver(float* out, const T* wdata, int CU, int KCU, const float* bias, int N, int OC, int panels,
-                        Pack pack, Kernel kernel) {
+// a: the input rows in units, row n at a + n·lda (CU units per row); wdata: the packed weight, CU units
+// per panel row; kernel: a micro-kernel of the contract above. Rows are read in place; only the last,
+// partial strip of a row block (N % MR rows) is copied into a zero-padded MR-row temporary.
+template <class T, class Kernel>
+static void gemm_driver(float* out, const T* a, size_t lda, const T* wdata, int CU, int KCU, const float* bias, int N,
+                        int OC, int panels, Kernel kernel) {
     std::vector<float> bias_pad;
     if (bias) {
         bias_pad.assign((size_t)panels * NR, 0.0f);
@@ -243,7 +228,7 @@ static void gemm_driver(float* out, const T* wdata, int CU, int KCU, const float
     // One parallel region; tasks own disjoint output tiles, so no barrier between K slices.
     #pragma omp parallel
     {
-        std::vector<T> ap((size_t)MC * KCU);  // this thread's packed input block
+        std::vector<T> edge((size_t)MR * KCU);  // the partial strip, zero-padded to MR rows
         #pragma omp for schedule(dynamic, 1)
         for (int task = 0; task < row_blocks * groups; task++) {
             const int rb = task / groups, g = task % groups;
@@ -252,25 +237,30 @@ static void gemm_driver(float* out, const T* wdata, int CU, int KCU, const float
             for (int u0 = 0; u0 < CU; u0 += KCU) {
                 const int ku = std::min(KCU, CU - u0);
                 const bool accumulate = u0 > 0;
-                pack(ap.data(), n_begin, n_end, u0, ku);
                 for (int p = g * NP; p < p_end; p++) {
                     const T* wpp = wdata + ((size_t)p * CU + u0) * NR;
                     const float* bp = bias ? bias_pad.data() + (size_t)p * NR : nullptr;
                     const int o0 = p * NR, ocols = std::min(NR, OC - o0);
                     for (int n0 = n_begin; n0 < n_end; n0 += MR) {
                         const int rows = std::min(MR, n_end - n0);
-                        const T* aps = ap.data() + (size_t)(n0 - n_begin) * ku;
+                        const T* as = a + (size_t)n0 * lda + u0;
                         if (rows == MR && ocols == NR) {
-                            kernel(ku, aps, wpp, out + (size_t)n0 * OC + o0, OC, accumulate, bp);
-                        } else {  // edge tile through a padded temporary
-                            float tmp[MR * NR] = {};
-                            if (accumulate)
-                                for (int r = 0; r < rows; r++)
-                                    memcpy(tmp + r * NR, out + (size_t)(n0 + r) * OC + o0, ocols * sizeof(float));
-                            kernel(ku, aps, wpp, tmp, NR, accumulate, bp);
-                            for (int r = 0; r < rows; r++)
-                                memcpy(out + (size_t)(n0 + r) * OC + o0, tmp + r * NR, ocols * sizeof(float));
+                            kernel(ku, as, lda, wpp, out + (size_t)n0 * OC + o0, OC, accumulate, bp);
+                            continue;
                         }
+                        size_t la = lda;
+                        if (rows < MR) {  // copy the partial strip into the zero-padded temporary
+                            std::fill(edge.begin(), edge.end(), T(0));
+                            for (int r = 0; r < rows; r++) memcpy(edge.data() + (size_t)r * ku, as + (size_t)r * lda, ku * sizeof(T));
+                            as = edge.data(), la = ku;
+                        }
+                        float tmp[MR * NR] = {};  // edge tile of out
+                        if (accumulate)
+                            for (int r = 0; r < rows; r++)
+                                memcpy(tmp + r * NR, out + (size_t)(n0 + r) * OC + o0, ocols * sizeof(float));
+                        kernel(ku, as, la, wpp, tmp, NR, accumulate, bp);
+                        for (int r = 0; r < rows; r++)
+                            memcpy(out + (size_t)(n0 + r) * OC + o0, tmp + r * NR, ocols * sizeof(float));
                     }
                 }
             }
@@ -294,22 +284,6 @@ static void convert_rows_bf16(uint32_t* dst, const float* inp, int N, int C) {
     }
 }
 
-// Pack rows [n0, n_end) × pairs [p0, p0+kp) of the converted rows (stride CP) into MR-row strips.
-static void pack_rows_bf16(uint32_t* ap, const uint32_t* rows, int CP, int n0, int n_end, int p0, int kp) {
-    for (int s0 = n0; s0 < n_end; s0 += MR) {
-        const int nr = std::min(MR, n_end - s0);
-        for (int r = 0; r < MR; r++) {
-            if (r < nr) {
-                const uint32_t* src = rows + (size_t)(s0 + r) * CP + p0;
-                for (int k = 0; k < kp; k++) ap[(size_t)k * MR + r] = src[k];
-            } else {
-                for (int k = 0; k < kp; k++) ap[(size_t)k * MR + r] = 0u;
-            }
-        }
-        ap += (size_t)kp * MR;
-    }
-}
-
 void matmul_forward_packed(float* out, const float* inp, const PackedWeight& pw, const float* bias, int N) {
     if (impl() == Impl::reference) return matmul_reference(out, inp, pw.weight, bias, N, pw.C, pw.OC);
     const int C = pw.C, OC = pw.OC, panels = pw.panels;
@@ -323,16 +297,10 @@ void matmul_forward_packed(float* out, const float* inp, const PackedWeight& pw,
         const int CP = (C + 1) / 2;
         std::vector<uint32_t> rows((size_t)N * CP);
         convert_rows_bf16(rows.data(), inp, N, C);
-        gemm_driver<uint32_t>(
-            out, pw.bf16.data(), CP, KC / 2, bias, N, OC, panels,
-            [&](uint32_t* ap, int n0, int n1, int u0, int ku) { pack_rows_bf16(ap, rows.data(), CP, n0, n1, u0, ku); },
-            micro_kernel_bf16);
+        gemm_driver<uint32_t>(out, rows.data(), CP, pw.bf16.data(), CP, KC / 2, bias, N, OC, panels, micro_kernel_bf16);
         return;
     }
-    gemm_driver<float>(
-        out, pw.data.data(), C, KC, bias, N, OC, panels,
-        [&](float* ap, int n0, int n1, int u0, int ku) { pack_rows(ap, inp, C, n0, n1, u0, ku); },
-        micro_kernel_for(isa_active()));
+    gemm_driver<float>(out, inp, C, pw.data.data(), C, KC, bias, N, OC, panels, micro_kernel_for(isa_active()));
 }
 
 void matmul_forward(float* out, const float* inp, const float* weight, const float* bias, int N, int C, int OC) {
