@@ -1,11 +1,21 @@
 // clip_block.cpp — the transformer layer shared by the CLIP and SigLIP towers (clip_block.h).
 #include "clip_block.h"
 
+#include <chrono>
 #include <cstring>
 
 #include "ops.h"
 
 namespace reco {
+
+// Runs op, adding its wall time to *slot when profiling (slot null: just runs it).
+template <class F>
+static void timed(double* slot, F op) {
+    if (!slot) return op();
+    const auto t0 = std::chrono::steady_clock::now();
+    op();
+    *slot += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
 
 void clip_block_forward(const ClipLayer& L, const ClipTowerConfig& cfg, float* x, int B, int T, bool causal,
                         BlockWorkspace& ws) {
@@ -16,19 +26,24 @@ void clip_block_forward(const ClipLayer& L, const ClipTowerConfig& cfg, float* x
     ws.proj.resize((size_t)N * C);
     ws.mlp.resize((size_t)N * M);
 
+    LayerProfile* p = ws.profile;
+    double* gemm = p ? &p->gemm : nullptr;
+    double* ln = p ? &p->layernorm : nullptr;
+    double* res = p ? &p->residual : nullptr;
+
     // --- attention half ---
-    layernorm_forward(ws.ln.data(), x, L.ln1_w.data(), L.ln1_b.data(), N, C, cfg.eps);
-    matmul_forward_packed(ws.qkv.data(), ws.ln.data(), L.qkv_p, L.qkv_b.data(), N);
-    attention_forward_qkv(ws.att.data(), ws.qkv.data(), B, T, C, cfg.heads, causal);
-    matmul_forward_packed(ws.proj.data(), ws.att.data(), L.out_p, L.out_b.data(), N);
-    residual_add(x, ws.proj.data(), (size_t)N * C);
+    timed(ln, [&] { layernorm_forward(ws.ln.data(), x, L.ln1_w.data(), L.ln1_b.data(), N, C, cfg.eps); });
+    timed(gemm, [&] { matmul_forward_packed(ws.qkv.data(), ws.ln.data(), L.qkv_p, L.qkv_b.data(), N); });
+    timed(p ? &p->attention : nullptr, [&] { attention_forward_qkv(ws.att.data(), ws.qkv.data(), B, T, C, cfg.heads, causal); });
+    timed(gemm, [&] { matmul_forward_packed(ws.proj.data(), ws.att.data(), L.out_p, L.out_b.data(), N); });
+    timed(res, [&] { residual_add(x, ws.proj.data(), (size_t)N * C); });
 
     // --- MLP half ---
-    layernorm_forward(ws.ln.data(), x, L.ln2_w.data(), L.ln2_b.data(), N, C, cfg.eps);
-    matmul_forward_packed(ws.mlp.data(), ws.ln.data(), L.fc1_p, L.fc1_b.data(), N);
-    activation_inplace(cfg.act, ws.mlp.data(), (size_t)N * M);
-    matmul_forward_packed(ws.proj.data(), ws.mlp.data(), L.fc2_p, L.fc2_b.data(), N);
-    residual_add(x, ws.proj.data(), (size_t)N * C);
+    timed(ln, [&] { layernorm_forward(ws.ln.data(), x, L.ln2_w.data(), L.ln2_b.data(), N, C, cfg.eps); });
+    timed(gemm, [&] { matmul_forward_packed(ws.mlp.data(), ws.ln.data(), L.fc1_p, L.fc1_b.data(), N); });
+    timed(p ? &p->activation : nullptr, [&] { activation_inplace(cfg.act, ws.mlp.data(), (size_t)N * M); });
+    timed(gemm, [&] { matmul_forward_packed(ws.proj.data(), ws.mlp.data(), L.fc2_p, L.fc2_b.data(), N); });
+    timed(res, [&] { residual_add(x, ws.proj.data(), (size_t)N * C); });
 }
 
 void pack_layers_for_cpu(std::vector<ClipLayer>& layers, const ClipTowerConfig& t, Precision precision) {

@@ -13,8 +13,16 @@
 namespace reco {
 
 // Scratch buffers reused across layers (sized on first use).
+// Where a layer's time goes (tools/bench_towers prints it): seconds per kind of op, summed over
+// calls; filled only when BlockWorkspace::profile points at one (the towers leave it null).
+struct LayerProfile {
+    double gemm = 0, attention = 0, layernorm = 0, activation = 0, residual = 0;
+    double total() const { return gemm + attention + layernorm + activation + residual; }
+};
+
 struct BlockWorkspace {
     std::vector<float> ln, qkv, att, proj, mlp;
+    LayerProfile* profile = nullptr;
 };
 
 // x [B·T, C] in place:

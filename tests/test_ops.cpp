@@ -1,10 +1,12 @@
-// test_ops.cpp — the fast GEMM against the naive triple loop; activations against closed forms.
+// test_ops.cpp — the fast GEMM against the naive triple loop; activations against closed forms;
+// attention against its definition in double.
 #include <cmath>
 #include <random>
 #include <string>
 #include <vector>
 
 #include "cpu_features.h"
+#include "impl.h"
 #include "ops.h"
 #include "test_util.h"
 
@@ -160,5 +162,65 @@ TEST_CASE("matmul_forward_packed with bf16 weights stays within the bf16 roundin
         INFO("N=" << N << " C=" << C << " OC=" << OC << " worst error / bound " << worst);
         CHECK(worst <= 1.0);
         if (C > 1) CHECK(nonzero > 0);  // the bf16 path really ran (fp32 would be near-exact)
+    }
+}
+
+// Self-attention in double, straight from the definition: out_i = Σ_j softmax_j(q_i·k_j/√hd) v_j.
+static std::vector<double> attention_double(const std::vector<float>& qkv, int B, int T, int C, int NH, bool causal) {
+    const int hd = C / NH;
+    std::vector<double> out((size_t)B * T * C, 0.0);
+    for (int b = 0; b < B; b++)
+        for (int h = 0; h < NH; h++)
+            for (int i = 0; i < T; i++) {
+                const int n = causal ? i + 1 : T;
+                std::vector<double> p(n);
+                double mx = -1e300, sum = 0;
+                for (int j = 0; j < n; j++) {
+                    double s = 0;
+                    for (int d = 0; d < hd; d++)
+                        s += (double)qkv[((size_t)b * T + i) * 3 * C + h * hd + d] *
+                             qkv[((size_t)b * T + j) * 3 * C + C + h * hd + d];
+                    p[j] = s / std::sqrt((double)hd);
+                    mx = std::max(mx, p[j]);
+                }
+                for (int j = 0; j < n; j++) sum += (p[j] = std::exp(p[j] - mx));
+                for (int j = 0; j < n; j++)
+                    for (int d = 0; d < hd; d++)
+                        out[((size_t)b * T + i) * C + h * hd + d] +=
+                            p[j] / sum * qkv[((size_t)b * T + j) * 3 * C + 2 * C + h * hd + d];
+            }
+    return out;
+}
+
+TEST_CASE("attention_forward_qkv at every kernel level, and the plain reference, match attention in double") {
+    // (B, T, C, NH, causal): ViT-B/32 and CLIP text shapes, odd T (an unpaired last query), T = 1,
+    // T past 64 (several key chunks), head sizes 64, 16, 48 (register path) and 72, 8 (generic loops)
+    const int shapes[][5] = {{2, 50, 768, 12, 0}, {2, 77, 512, 8, 1}, {1, 1, 64, 1, 0}, {1, 1, 64, 1, 1},
+                             {3, 33, 64, 4, 1},   {1, 130, 96, 2, 0}, {1, 129, 96, 2, 1}, {2, 17, 144, 2, 0},
+                             {2, 21, 16, 2, 1}};
+    std::mt19937 rng(5);
+    std::normal_distribution<float> nd(0, 1);
+    for (auto& sh : shapes) {
+        const int B = sh[0], T = sh[1], C = sh[2], NH = sh[3];
+        const bool causal = sh[4] != 0;
+        std::vector<float> qkv((size_t)B * T * 3 * C), out((size_t)B * T * C);
+        for (auto& v : qkv) v = 1.5f * nd(rng);  // scores of a few units: a peaked softmax
+        const std::vector<double> want = attention_double(qkv, B, T, C, NH, causal);
+        auto check = [&](const std::string& what) {
+            double worst = 0;
+            for (size_t i = 0; i < out.size(); i++) worst = std::max(worst, std::fabs(out[i] - want[i]));
+            INFO(what << " B=" << B << " T=" << T << " C=" << C << " heads=" << NH << " causal=" << causal
+                      << " max |err| " << worst);
+            CHECK(worst < 5e-6);  // reached: 3.8e-6 (float sums of 64–768 terms)
+        };
+        for (int lv = 0; lv <= (int)isa_supported(); lv++) {
+            set_isa_limit((Isa)lv);
+            attention_forward_qkv(out.data(), qkv.data(), B, T, C, NH, causal);
+            check(std::string("level ") + isa_name((Isa)lv));
+        }
+        set_isa_limit(isa_supported());
+        ImplScope ref(Impl::reference);
+        attention_forward_qkv(out.data(), qkv.data(), B, T, C, NH, causal);
+        check("reference");
     }
 }

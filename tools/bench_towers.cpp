@@ -1,13 +1,15 @@
 // bench_towers.cpp — images/s and texts/s of reco's CPU towers on a ViT-B/32-shaped CLIP with
 // random weights (shapes of openai/clip-vit-base-patch32; no checkpoint needed).
 // Printed as "reco images/s X", "reco_bf16 images/s" (--precision bf16, where the CPU has avx512_bf16)
-// and "reco texts/s Y" for tools/bench.sh to put beside PyTorch / ONNX Runtime.
+// and "reco texts/s Y" for tools/bench.sh to put beside PyTorch / ONNX Runtime; then a profile of one
+// ViT-B/32 layer at the image batch ("layer fp32 non-gemm P%"): where the layer's time goes.
 //   build/bench_towers [image_batch=16] [text_batch=64] [seconds=5]
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <random>
 
+#include "clip_block.h"
 #include "clip_model.h"
 #include "cpu_features.h"
 
@@ -97,5 +99,27 @@ int main(int argc, char** argv) {
     }
     double tr = rate([&] { clip_encode_texts(m, ids.data(), tb, out.data()); }, tb, secs);
     printf("reco texts/s %.2f\n", tr);
+
+    // One vision layer (packed by the runs above) on the image batch's tokens, 20 times per precision.
+    const int T = m.cfg.vision_tokens(), C = m.cfg.vision.hidden;
+    std::vector<float> x0;
+    fill(x0, (size_t)ib * T * C, rng, 1.0f);
+    for (const ClipModel* mm : {&m, &h}) {
+        if (mm == &h && isa_active() < Isa::avx512_bf16) continue;
+        LayerProfile prof;
+        BlockWorkspace ws;
+        std::vector<float> x = x0;
+        clip_block_forward(mm->vision.layers[0], mm->cfg.vision, x.data(), ib, T, false, ws);  // warm-up
+        ws.profile = &prof;
+        for (int r = 0; r < 20; r++) {
+            x = x0;
+            clip_block_forward(mm->vision.layers[0], mm->cfg.vision, x.data(), ib, T, false, ws);
+        }
+        const double t = prof.total(), ms = 1e3 / 20;
+        printf("layer %s (ViT-B/32, %d tokens): %.2f ms = gemm %.2f, attention %.2f, layernorm %.2f, activation %.2f, "
+               "residual %.2f ms; non-gemm %.1f%%\n",
+               mm == &h ? "bf16" : "fp32", ib * T, t * ms, prof.gemm * ms, prof.attention * ms, prof.layernorm * ms,
+               prof.activation * ms, prof.residual * ms, 100 * (t - prof.gemm) / t);
+    }
     return 0;
 }

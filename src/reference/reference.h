@@ -5,6 +5,7 @@
 // (gemm.cpp, fusion_gemm.cpp, topk.cpp, adamw.cpp) must reproduce them; tests/test_reference_twins.cpp
 // runs both. The fusion layer's reference is fusion_forward_ref / fusion_backward_ref (fusion.cpp).
 #pragma once
+#include <cstddef>
 #include <cstdint>
 
 #include "adamw.h"
@@ -23,6 +24,13 @@ void matmul_reference(float* out, const float* inp, const float* weight, const f
 template <class T>
 void gemm_reference(bool transA, bool transB, int M, int N, int K, T alpha, const T* A, int lda, const T* B, int ldb,
                     T beta, T* C, int ldc);
+
+// ---- reference/attention.cpp
+// Multi-head self-attention over B sequences of T tokens, C = NH heads × hd: for head h and token i,
+//   p = softmax_j( q_i·k_j / √hd )  (j ≤ i when causal),   out_i = Σ_j p_j · v_j
+// q/k/v rows are `stride` floats apart (C for separate buffers, 3C for a packed qkv); out is [B·T, C].
+void attention_reference(float* out, const float* q, const float* k, const float* v, size_t stride, int B, int T,
+                         int C, int NH, bool causal);
 
 // ---- reference/adamw.cpp
 // One AdamW update of every parameter (paper §4.1; torch.optim.AdamW), t ← t+1. Same arithmetic,
