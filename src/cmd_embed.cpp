@@ -37,7 +37,7 @@ static int run_embed(Args& a, int, char**) {
 
 REGISTER_COMMAND(embed,
                  "embed [--model DIR] (--image FILE | --text STRING)...   one L2-normalised embedding per line\n"
-                 "  reco embed [--model DIR] --pairs PAIRS.tsv --out EMB [--batch 64] [--skip-bad]   embed image-caption pairs",
-                 run_embed, {"model", "image", "text", "pairs", "out", "batch"}, {"skip-bad"});
+                 "  reco embed [--model DIR] --pairs PAIRS.tsv --out EMB [--batch 64] [--skip-bad] [--decode-threads D]   embed image-caption pairs",
+                 run_embed, {"model", "image", "text", "pairs", "out", "batch", "decode-threads"}, {"skip-bad"});
 
 }  // namespace reco

@@ -141,11 +141,13 @@ static int run_memory(Args& a, int, char**) {
 }
 
 REGISTER_COMMAND(memory,
-                 "memory build [--model DIR] --pairs PAIRS.tsv --out FILE [--batch 64] [--skip-bad]   (= embed --pairs)\n"
+                 "memory build [--model DIR] --pairs PAIRS.tsv --out FILE [--batch 64] [--skip-bad] [--decode-threads D]   (= embed --pairs;\n"
+                 "      images are decoded on D threads (0: not overlapped) while the towers embed the previous batch)\n"
                  "  reco memory import-npy --image-npy A.npy --text-npy B.npy [--captions F] [--model ID] --out FILE\n"
                  "  reco memory import-npy (--image-npy A_i.npy --text-npy B_i.npy [--captions F_i])... --out DIR   shards\n"
                  "  reco memory split --memory M --parts P --out DIR",
-                 run_memory, {"image-npy", "text-npy", "captions", "model", "out", "pairs", "batch", "memory", "parts"},
+                 run_memory, {"image-npy", "text-npy", "captions", "model", "out", "pairs", "batch", "memory", "parts",
+                  "decode-threads"},
                  {"skip-bad"});
 
 }  // namespace reco

@@ -188,6 +188,52 @@ TEST_CASE("pairs TSV errors name the line: missing TAB, empty caption, unreadabl
     CHECK_FALSE(testutil::exists(dir + "/x.safetensors"));
 }
 
+TEST_CASE("memory build: decoding overlaps the towers and writes the same file as the sequential loop; errors in a later batch") {
+    REQUIRE_SHARED_DATA();
+    const std::string dir = tmp_dir(), model = tiny_model(), pairs = dir + "/pairs.tsv";
+    REQUIRE(write_pairs(pairs, 14) == 14);
+    std::string out;
+    const std::string base = testutil::reco_bin() + "memory build --device cpu --model " + model + " --pairs " + pairs;
+    // batches of 4: four batches, the last one short; two decoder threads, one, none (sequential)
+    for (const char* d : {"2", "1", "0"}) {
+        const std::string file = dir + "/m" + d + ".safetensors";
+        int rc = run_cmd(base + " --batch 4 --decode-threads " + d + " --out " + file, &out);
+        REQUIRE_MESSAGE(rc == 0, out);
+        CHECK(out.find("pairs/s end to end") != std::string::npos);
+        CHECK(out.find("towers alone") != std::string::npos);
+        CHECK(out.find(std::string(d) == "0" ? "not overlapped" : "overlapped with the towers") != std::string::npos);
+    }
+    CHECK(read_file(dir + "/m2.safetensors") == read_file(dir + "/m0.safetensors"));  // bit for bit
+    CHECK(read_file(dir + "/m1.safetensors") == read_file(dir + "/m0.safetensors"));
+    CHECK(run_cmd(base + " --decode-threads -1 --out " + dir + "/x.safetensors", &out) == 1);
+    CHECK(out.find("--decode-threads") != std::string::npos);
+
+    // an unreadable image in the third batch: the error names its line and no file is written;
+    // with --skip-bad the other 14 pairs are embedded
+    const std::string bad = dir + "/bad.tsv";
+    {
+        std::ifstream in(pairs);
+        std::ofstream f(bad);
+        std::string line;
+        int row = 0;
+        while (std::getline(in, line)) {
+            f << line << "\n";
+            if (line[0] != '#' && ++row == 9) f << dir << "/missing.png\ta missing image\n";  // line 11
+        }
+    }
+    for (const char* d : {"1", "0"}) {
+        CHECK(run_cmd(base.substr(0, base.find(" --pairs")) + " --pairs " + bad + " --batch 4 --decode-threads " + d +
+                          " --out " + dir + "/x.safetensors",
+                      &out) == 1);
+        CHECK_MESSAGE(out.find("bad.tsv:11: ") != std::string::npos, out);
+        CHECK_FALSE(testutil::exists(dir + "/x.safetensors"));
+    }
+    REQUIRE(run_cmd(base.substr(0, base.find(" --pairs")) + " --pairs " + bad + " --batch 4 --skip-bad --out " + dir +
+                        "/x.safetensors",
+                    &out) == 0);
+    CHECK(EmbeddingFile(dir + "/x.safetensors").n() == 14);
+}
+
 TEST_CASE("classify: a labels file may start with a BOM; a fusion checkpoint with heads=0 is an error, not a crash") {
     REQUIRE_SHARED_DATA();
     const std::string dir = tmp_dir(), model = tiny_model(), labels = dir + "/labels_bom.txt";

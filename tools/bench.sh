@@ -11,6 +11,9 @@
 #            the query row as reco does (like for like), and the full (k+1)-token layer
 #   top-k:   exact top-k, 1M×512 fp16 memory: q=1024 queries/s; q=1 and q=16 latency per batch
 #            vs faiss-cpu IndexFlatIP (fp32)
+#   memory build: `reco memory build` end to end on the shared photos (../shared/data; a random
+#            ViT-B/32 model folder from tools/make_random_clip.py), decoding overlapped with the
+#            towers, beside the towers alone and the sequential loop (MEMBUILD=0 skips)
 # Columns: reco, the best peer, reco ÷ peer (> 1 = reco faster), and reco as a fraction of the limit
 # that bounds that row (fp32 or bf16 FLOP/s, or DRAM bytes/s for the memory-bound top-k batches).
 #   mpi:     search on 1 vs 2 MPI ranks, data-parallel training, collectives (tools/bench_mpi.sh)
@@ -80,13 +83,16 @@ if build bench_gemm; then
   gemm32=$(echo "$out" | num "gemm fp32 GFLOP/s"); gemm16=$(echo "$out" | num "gemm bf16 GFLOP/s")
 fi
 
-# ---- ViT-B/32 towers (4.4 GFLOP per image)
-VIT_GFLOP=4.41
-img_r=; img_rb=; txt_r=; img_t=; img_b=; img_o=; txt_t=; txt77_t=
+# ---- ViT-B/32 towers: 4.41 G multiply-adds per image = 8.82 GFLOP (patch GEMM 0.12, 12 layers × 50 tokens
+# × 7.08 M for the four Linears, attention 0.05)
+VIT_GFLOP=8.82
+img_r=; img_rb=; txt_r=; img_t=; img_b=; img_o=; txt_t=; txt77_t=; lay32=; lay16=
 if build bench_towers; then
   out=$($B/bench_towers 16 64 "$SECS" 2>&1); echo "$out" >>"$log"
   img_r=$(echo "$out" | num "reco images/s"); img_rb=$(echo "$out" | num "reco_bf16 images/s")
   txt_r=$(echo "$out" | num "reco texts/s")
+  lay32=$(echo "$out" | grep '^layer fp32' | grep -o 'non-gemm [0-9.]*' | awk '{print $2}')
+  lay16=$(echo "$out" | grep '^layer bf16' | grep -o 'non-gemm [0-9.]*' | awk '{print $2}')
 fi
 if have "torch, transformers"; then
   out=$("$PY" tools/bench_towers_torch.py 16 64 "$SECS" "$THREADS" bf16 2>&1); echo "$out" >>"$log"
@@ -137,6 +143,31 @@ for q in 1024 16 1; do
     tk_f[$q]=$(echo "$out" | grep -o '[0-9.]* s per batch' | awk '{print $1}')
   fi
 done
+# ---- reco memory build end to end (decoding + preprocessing overlapped with the towers)
+mb_e2e=; mb_seq=; mb_tower=; mb_n=
+SHARED="${SHARED_DATA:-../shared/data}"
+MODEL_DIR="$B/random_vitb32"
+if [ "${MEMBUILD:-1}" != 0 ] && [ -f "$SHARED/images/index.tsv" ] && [ -x "$B/reco" ]; then
+  if [ ! -f "$MODEL_DIR/model.safetensors" ] && have "torch, transformers"; then
+    "$PY" tools/make_random_clip.py "$MODEL_DIR" --tokenizer "$SHARED/clip/hf_tokenizer" >>"$log" 2>&1
+  fi
+  if [ -f "$MODEL_DIR/model.safetensors" ]; then
+    root=$(cd "$SHARED/images" && pwd)
+    awk -F'\t' -v root="$root" '!/^#/ && $1 != "path" && $1 != "" { print root "/" $1 "\t" $3 }' \
+      "$SHARED/images/index.tsv" >"$B/bench_pairs.tsv"
+    mb_n=$(wc -l <"$B/bench_pairs.tsv")
+    for d in 0 1; do
+      rm -f "$B/bench_memory.safetensors"
+      out=$($B/reco memory build --device cpu --model "$MODEL_DIR" --pairs "$B/bench_pairs.tsv" \
+            --out "$B/bench_memory.safetensors" --decode-threads "$d" 2>&1 | tr '\r' '\n' | tail -n 2)
+      echo "$out" >>"$log"
+      e2e=$(echo "$out" | grep -o '[0-9.]* pairs/s end to end' | awk '{print $1}')
+      if [ "$d" = 0 ]; then mb_seq=$e2e; else mb_e2e=$e2e; mb_tower=$(echo "$out" | grep -o 'towers alone [0-9.]*' | awk '{print $3}'); fi
+    done
+    rm -f "$B/bench_memory.safetensors"
+  fi
+fi
+
 qps() { awk -v q="$1" -v t="$2" 'BEGIN { if (t == "" || t == 0) print ""; else printf "%.1f", q / t }'; }
 ms() { awk -v t="$1" 'BEGIN { if (t == "") print ""; else printf "%.1f", 1000 * t }'; }
 topk_r=$(qps 1024 "${tk_r[1024]:-}"); topk_f=$(qps 1024 "${tk_f[1024]:-}")
@@ -150,6 +181,8 @@ peer_low=$(awk -v b="$best_low" -v f="$img_b" 'BEGIN { print (b == f ? "torch bf
 row "ViT-B/32 images/s fp32 (batch 16)" "$img_r" "$img_t" "$(ratio "$img_r" "$img_t")" "$(pct "$img_r" "$VIT_GFLOP" "$fp32_peak")" "(torch fp32; fp32 peak)"
 row "ViT-B/32 images/s --precision bf16" "$img_rb" "$img_t" "$(ratio "$img_rb" "$img_t")" "$(pct "$img_rb" "$VIT_GFLOP" "$bf16_peak")" "(torch fp32; bf16 peak)"
 row "ViT-B/32 images/s --precision bf16" "$img_rb" "$best_low" "$(ratio "$img_rb" "$best_low")" "" "($peer_low; torch bf16 ${img_b:-n/a}, ort ${img_o:-n/a})"
+row "ViT-B/32 layer: not in the GEMM, fp32 %" "$lay32" "" "" "" "(LayerNorm, attention, activation, residual: bench_towers)"
+row "ViT-B/32 layer: not in the GEMM, bf16 %" "$lay16" "" "" "" ""
 row "ViT-B/32 texts/s (batch 64, pad longest)" "$txt_r" "$txt_t" "$(ratio "$txt_r" "$txt_t")" "" "(torch fp32)"
 row "ViT-B/32 texts/s (vs torch padded to 77)" "$txt_r" "$txt77_t" "$(ratio "$txt_r" "$txt77_t")" "" "(torch fp32)"
 if [ "${SIGLIP:-1}" != 0 ]; then
@@ -163,8 +196,10 @@ for q in 16 1; do
   row "top-k q=$q latency per batch, ms" "$(ms "${tk_r[$q]:-}")" "$(ms "${tk_f[$q]:-}")" "$(ratio "${tk_f[$q]:-}" "${tk_r[$q]:-}")" \
       "$(pct "$(awk -v t="${tk_r[$q]:-}" 'BEGIN { if (t != "" && t > 0) print 1 / t }')" "$(awk -v n="$TOPK_N" 'BEGIN{print 2*n*512/1e9}')" "$dram")" "(faiss-cpu; DRAM read)"
 done
+row "memory build pairs/s end to end" "$mb_e2e" "$mb_seq" "$(ratio "$mb_e2e" "$mb_seq")" "$(pct "$mb_e2e" 1 "$mb_tower")" "(not overlapped; of the towers alone, ${mb_tower:-n/a}/s)"
 echo "limits (ours, best of $REPEATS): fp32 FMA ${fp32_peak:-n/a} GFLOP/s, bf16 dot ${bf16_peak:-n/a} GFLOP/s, DRAM read ${dram:-n/a} GB/s"
 echo "top-k: ${TOPK_N}x512 memory (reco fp16, faiss fp32 IndexFlatIP), k=10; ViT-B/32 = $VIT_GFLOP GFLOP/image, SigLIP-B/16 images 35.2"
+echo "memory build: ${mb_n:-n/a} photos of ../shared/data with captions, random ViT-B/32 weights, --batch 64, --device cpu"
 echo "load average at end: $(cut -d' ' -f1-3 /proc/loadavg)"
 
 # ---- multi-process: search on 1 vs 2 MPI ranks, data-parallel training, the step's collectives
