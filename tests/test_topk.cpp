@@ -130,10 +130,11 @@ std::string error_of(const Problem& p, int k, const int* exclude = nullptr) {
 
 TEST_CASE("topk: equals a double-precision full sort on random data, many shapes") {
     // (Q, N, d, k): k = 1, k = N, N around and not a multiple of the 192-row tile, odd d,
-    // Q around the 16- and 64-query groups.
+    // Q around the 16- and 64-query groups; one query over enough rows that the filter decides
+    // (its one-query kernel, with and without a last half step of 16 pairs).
     int cases[][4] = {{1, 1, 1, 1},     {1, 10, 3, 10},   {3, 193, 7, 1},   {5, 191, 16, 5},  {16, 384, 33, 10},
                       {17, 385, 64, 7}, {64, 500, 32, 64}, {65, 1000, 17, 10}, {130, 600, 48, 3}, {7, 50, 512, 50},
-                      {2, 2000, 5, 2000}};
+                      {2, 2000, 5, 2000}, {1, 3000, 64, 10}, {1, 2500, 80, 5}, {3, 3000, 48, 10}};
     unsigned seed = 1;
     for (auto& c : cases) run_and_check(random_problem(c[0], c[1], c[2], seed++), c[3]);
 }
@@ -222,8 +223,8 @@ TEST_CASE("topk: every kernel level on near-ties inside the bf16 filter's error 
     // Rows 0..N-1 are one base row with single fp16 components nudged by an ulp: all scores lie
     // within ~1e-3 of each other, far inside the filter's bound (~8e-3 at unit norm), so the filter
     // cannot separate them and the exact re-scoring decides. Some rows are exact duplicates (ties by
-    // index). Q = 5 and 40 run the 16- and 64-lane filter kernels; exclude on the second.
-    for (int Q : {5, 40}) {
+    // index). Q = 1, 5 and 40 run the one-query, 16- and 64-lane filter kernels; exclude on the last.
+    for (int Q : {1, 5, 40}) {
         Problem p = random_problem(Q, 3000, 64, 100 + Q);
         std::mt19937 rng(7);
         for (int i = 1; i < p.N; i++) {
