@@ -127,9 +127,10 @@ REGISTER_COMMAND(eval,
                  "                  frozen CLIP vs RECO side by side (zero-shot classes = distinct captions of EMB)\n"
                  "eval zeroshot --images DIR [--classes F] [--templates F] [--model DIR] [--memory MEM --fusion CKPT]\n"
                  "                  [--refine image|text|both] [--k K] [--near-dup 0.95|off] [--predictions OUT.tsv] [--per-class] [--no-cache]\n"
-                 "eval retrieval --pairs PAIRS.tsv [--model DIR] [--memory MEM --fusion CKPT] [--refine ..] [--k K] [--near-dup ..]",
+                 "                  [--skip-bad]   (leave out images that cannot be read or decoded, naming each)\n"
+                 "eval retrieval --pairs PAIRS.tsv [--model DIR] [--memory MEM --fusion CKPT] [--refine ..] [--k K] [--near-dup ..] [--skip-bad]",
                  run_eval, {"data", "memory", "fusion", "k", "labels-from", "search", "fuse", "memory-fraction", "memory-seed",
                             "images", "classes", "templates", "model", "predictions", "refine", "pairs", "near-dup"},
-                 {"per-class", "no-cache"});
+                 {"per-class", "no-cache", "skip-bad"});
 
 }  // namespace reco

@@ -121,7 +121,7 @@ static bool try_load(const std::string& path, const std::string& model_key, int 
 }
 
 std::vector<float> embed_images_cached(Encoder& enc, const std::vector<std::string>& paths, const std::string& data,
-                                       FILE* log, ImageCacheStats* stats) {
+                                       FILE* log, ImageCacheStats* stats, std::vector<char>* bad) {
     const int d = enc.dim(), n = (int)paths.size(), S = enc.image_size();
     const size_t per = (size_t)3 * S * S;
     ImageCacheStats st;
@@ -159,11 +159,17 @@ std::vector<float> embed_images_cached(Encoder& enc, const std::vector<std::stri
                 errors[i] = e.what();
             }
         }
-        for (auto& e : errors)
-            if (!e.empty()) fail("%s", e.c_str());
+        if (bad) bad->resize(n, 0);
+        for (int i = 0; i < nb; i++) {
+            if (errors[i].empty()) continue;
+            if (!bad) fail("%s", errors[i].c_str());
+            fprintf(stderr, "\nreco: skipping %s\n", errors[i].c_str());
+            (*bad)[b0 + i] = 1;
+        }
         std::vector<float> miss_pix;
         std::vector<int> miss;
         for (int i = 0; i < nb; i++) {
+            if (!errors[i].empty()) continue;  // skipped (--skip-bad): its row stays zero
             auto it = cache.row.find(keys[i]);
             if (it != cache.row.end()) {
                 std::copy_n(cache.emb.begin() + it->second * d, d, out.begin() + (size_t)(b0 + i) * d);

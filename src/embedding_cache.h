@@ -38,9 +38,11 @@ struct ImageCacheStats {
 };
 
 // [n, d] L2-normalised image embeddings of `paths`, in order. data: the folder or TSV the images belong to
-// (the cache sits beside it; "" = no cache). Unreadable or undecodable images are errors naming the file.
-// Notes on `log` (nullable); progress on stderr.
+// (the cache sits beside it; "" = no cache). Unreadable or undecodable images are errors naming the file,
+// unless `bad` is given (--skip-bad): then (*bad)[i] = 1 marks image i, its row is zeros, and a note
+// naming the file and the problem goes to stderr. Notes on `log` (nullable); progress on stderr.
 std::vector<float> embed_images_cached(Encoder& enc, const std::vector<std::string>& paths, const std::string& data,
-                                       FILE* log = stderr, ImageCacheStats* stats = nullptr);
+                                       FILE* log = stderr, ImageCacheStats* stats = nullptr,
+                                       std::vector<char>* bad = nullptr);
 
 }  // namespace reco

@@ -68,7 +68,8 @@ MultiRecall multi_caption_recall(const std::vector<float>& img, int n_img, const
 int eval_retrieval_pairs(Args& a) {
     if (a.has("data")) fail("give --pairs PAIRS.tsv (image files and captions) or --data EMB (an embedding file), not both");
     const std::string tsv = a.get("pairs");
-    std::vector<PairRow> rows = read_pairs_tsv(tsv, false);
+    const bool skip_bad = a.has("skip-bad");
+    std::vector<PairRow> rows = read_pairs_tsv(tsv, skip_bad);
     std::vector<std::string> images, captions;
     std::vector<int> image_of_text;
     std::map<std::string, int> index;
@@ -81,9 +82,34 @@ int eval_retrieval_pairs(Args& a) {
     std::unique_ptr<Encoder> encoder = Encoder::open(model_dir_or_default(a), a.get("device", "auto"));
     Encoder& enc = *encoder;
     EvalReco reco = open_eval_reco(a, enc);
-    const int d = enc.dim(), ni = (int)images.size(), nt = (int)captions.size();
+    const int d = enc.dim();
+    std::vector<char> bad;  // --skip-bad: an unreadable image is left out with its captions
+    std::vector<float> img = embed_images_cached(enc, images, a.has("no-cache") ? "" : tsv, stderr, nullptr,
+                                                 skip_bad ? &bad : nullptr);
+    if (std::count(bad.begin(), bad.end(), 1) > 0) {
+        std::vector<int> new_index(images.size(), -1);
+        std::vector<std::string> kept_images, kept_captions;
+        std::vector<float> kept_img;
+        for (size_t i = 0; i < images.size(); i++) {
+            if (bad[i]) continue;
+            new_index[i] = (int)kept_images.size();
+            kept_images.push_back(images[i]);
+            kept_img.insert(kept_img.end(), img.begin() + i * d, img.begin() + (i + 1) * d);
+        }
+        std::vector<int> kept_of_text;
+        for (size_t t = 0; t < captions.size(); t++) {
+            if (new_index[image_of_text[t]] < 0) continue;
+            kept_of_text.push_back(new_index[image_of_text[t]]);
+            kept_captions.push_back(captions[t]);
+        }
+        const int left_out = (int)(images.size() - kept_images.size());
+        if (kept_images.empty()) fail("%s: every image was unreadable (--skip-bad): nothing to evaluate", tsv.c_str());
+        fprintf(stderr, "reco: %s: left out %d unreadable image%s and their captions (--skip-bad)\n", tsv.c_str(),
+                left_out, left_out == 1 ? "" : "s");
+        images.swap(kept_images), captions.swap(kept_captions), image_of_text.swap(kept_of_text), img.swap(kept_img);
+    }
+    const int ni = (int)images.size(), nt = (int)captions.size();
     std::vector<float> txt = enc.embed_texts(captions);
-    std::vector<float> img = embed_images_cached(enc, images, a.has("no-cache") ? "" : tsv);
     MultiRecall frozen = multi_caption_recall(img, ni, txt, nt, image_of_text, d), refined;
     NearDuplicates dups;
     if (reco.on) {

@@ -117,7 +117,7 @@ Ranked evaluate(const std::vector<float>& img, const std::vector<float>& cls, co
     }
     r.top1 = 100.0 * (double)h1 / n;
     r.top5 = 100.0 * (double)h5 / n;
-    for (int c = 0; c < C; c++) r.per_class.push_back(100.0 * ok[c] / f.count[c]);
+    for (int c = 0; c < C; c++) r.per_class.push_back(f.count[c] ? 100.0 * ok[c] / f.count[c] : 0.0);
     return r;
 }
 
@@ -130,6 +130,26 @@ void write_predictions(const std::string& path, const ImageFolder& f, const Rank
 }
 
 }  // namespace
+
+// Removes the images marked in bad (and their rows of img [n, d]) from f; returns how many.
+static int drop_images(ImageFolder& f, std::vector<float>& img, const std::vector<char>& bad, int d) {
+    ImageFolder kept = f;
+    kept.paths.clear();
+    kept.label.clear();
+    std::fill(kept.count.begin(), kept.count.end(), 0);
+    std::vector<float> rows;
+    for (size_t i = 0; i < f.paths.size(); i++) {
+        if (i < bad.size() && bad[i]) continue;
+        kept.paths.push_back(f.paths[i]);
+        kept.label.push_back(f.label[i]);
+        kept.count[f.label[i]]++;
+        rows.insert(rows.end(), img.begin() + i * d, img.begin() + (i + 1) * d);
+    }
+    const int dropped = (int)(f.paths.size() - kept.paths.size());
+    f = std::move(kept);
+    img = std::move(rows);
+    return dropped;
+}
 
 int eval_zeroshot_images(Args& a) {
     if (a.has("data")) fail("give --images DIR (an ImageFolder) or --data EMB (an embedding file), not both");
@@ -148,10 +168,19 @@ int eval_zeroshot_images(Args& a) {
     std::unique_ptr<Encoder> encoder = Encoder::open(model_dir_or_default(a), a.get("device", "auto"));
     Encoder& enc = *encoder;
     EvalReco reco = open_eval_reco(a, enc);  // before the embedding: a wrong checkpoint fails at once
-    const int d = enc.dim(), n = (int)f.paths.size(), C = (int)f.classes.size();
+    const int d = enc.dim(), C = (int)f.classes.size();
 
     std::vector<float> cls = ensembled_class_embeddings(enc, f.classes, templates);
-    std::vector<float> img = embed_images_cached(enc, f.paths, a.has("no-cache") ? "" : dir);
+    std::vector<char> bad;  // --skip-bad: images that could not be read or decoded are left out
+    std::vector<float> img = embed_images_cached(enc, f.paths, a.has("no-cache") ? "" : dir, stderr, nullptr,
+                                                 a.has("skip-bad") ? &bad : nullptr);
+    if (std::count(bad.begin(), bad.end(), 1) > 0) {
+        const int skipped = drop_images(f, img, bad, d);
+        if (f.paths.empty()) fail("%s: every image was unreadable (--skip-bad): nothing to evaluate", dir.c_str());
+        fprintf(stderr, "reco: %s: left out %d unreadable image%s (--skip-bad)\n", dir.c_str(), skipped,
+                skipped == 1 ? "" : "s");
+    }
+    const int n = (int)f.paths.size();
     Ranked frozen = evaluate(img, cls, f, d), image, text, both;
     NearDuplicates dups;
     if (reco.on) {

@@ -192,3 +192,29 @@ TEST_CASE("eval retrieval --pairs: recall@1/5/10 of frozen and RECO embeddings e
     CHECK(rc == 1);
     CHECK_MESSAGE(contains(ev, dir + "/imgs/no/such.png: cannot open image"), ev);
 }
+TEST_CASE("eval retrieval --pairs --skip-bad: a missing image is fatal naming it, or left out with its captions") {
+    REQUIRE_SHARED_DATA();
+    const std::string dir = tmp_dir() + "/retrieval_skipbad", model = tiny_clip();
+    sh("rm -rf " + dir + " && mkdir -p " + dir + " && ln -s " + shared_abs() + "/images " + dir + "/imgs");
+    std::vector<std::vector<std::string>> idx;
+    for (auto& l : data_lines(read_file(testutil::shared_data() + "/images/index.tsv"))) {
+        auto f = split(l, '\t');
+        if (f.size() == 10 && f[0] != "path") idx.push_back(f);
+    }
+    REQUIRE(idx.size() >= 8);
+    std::string good = "# image\tcaption\n";
+    for (int i = 0; i < 8; i++) good += "imgs/" + idx[i][0] + "\t" + idx[i][2] + "\n";
+    // the same pairs plus a missing image with two captions, between them
+    std::string bad = good + "imgs/no_such_image.png\ta missing image\nimgs/no_such_image.png\tits second caption\n";
+    write(dir + "/good.tsv", good);
+    write(dir + "/bad.tsv", bad);
+    const std::string base = testutil::reco_bin() + "eval retrieval --device cpu --no-cache --model " + model + " --pairs ";
+    std::string out, want;
+    CHECK(run_cmd(base + dir + "/bad.tsv", &out) == 1);
+    CHECK_MESSAGE(testutil::contains(out, "no_such_image.png"), out);
+    REQUIRE(run_cmd(base + dir + "/bad.tsv --skip-bad", &out) == 0);
+    CHECK(testutil::contains(out, "left out 1 unreadable image and their captions"));
+    REQUIRE(run_cmd(base + dir + "/good.tsv", &want) == 0);
+    CHECK(out.substr(out.find("i2t R@1")) == want.substr(want.find("i2t R@1")));  // recall of the 8 good pairs
+    CHECK(testutil::contains(out, "8 images, 8 captions"));
+}

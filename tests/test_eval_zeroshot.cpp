@@ -427,3 +427,24 @@ TEST_CASE("eval zeroshot --images with RECO: near-duplicates of the evaluated im
     CHECK(rc == 1);
     CHECK(contains(err, "--near-dup must be a cosine in (0, 1] or 'off'"));
 }
+
+TEST_CASE("eval zeroshot --images --skip-bad: an unreadable image is fatal naming it, or left out with a note") {
+    REQUIRE_SHARED_DATA();
+    const std::string dir = build_folder("zs_skipbad"), clean = build_folder("zs_skipbad_clean");
+    write(dir + "/bird/broken.jpg", "this is not a JPEG");
+    std::string out;
+    const std::string base = testutil::reco_bin() + "eval zeroshot --device cpu --no-cache --model " + tiny_clip() +
+                             " --per-class --images ";
+    CHECK(run_cmd(base + dir, &out) == 1);
+    CHECK_MESSAGE(contains(out, "broken.jpg"), out);
+    CHECK_FALSE(contains(out, "top-1: frozen"));
+    REQUIRE(run_cmd(base + dir + " --skip-bad", &out) == 0);
+    CHECK_MESSAGE(contains(out, "skipping"), out);
+    CHECK(contains(out, "left out 1 unreadable image"));
+    std::string want;
+    REQUIRE(run_cmd(base + clean, &want) == 0);
+    // the same evaluation as the folder without the broken file: counts, accuracies, per-class rows
+    auto table = [](const std::string& s) { return s.substr(s.find("  method")); };
+    CHECK(table(out) == table(want));
+    CHECK(contains(out, "zero-shot classification: 24 images"));
+}
