@@ -12,24 +12,14 @@
 #include <cstdlib>
 #include <random>
 
+#include "bench_common.h"
+
 #include "siglip/siglip_model.h"
 
 using namespace reco;
-
-static void fill(std::vector<float>& v, size_t n, std::mt19937& rng, float scale, float offset = 0) {
-    std::normal_distribution<float> nd(0, 1);
-    v.resize(n);
-    for (auto& x : v) x = offset + scale * nd(rng);
-}
-
-static void random_layer(ClipLayer& L, int C, int M, std::mt19937& rng) {
-    fill(L.ln1_w, C, rng, 0.02f, 1); fill(L.ln1_b, C, rng, 0.02f);
-    fill(L.qkv_w, (size_t)3 * C * C, rng, 0.02f); fill(L.qkv_b, 3 * C, rng, 0.02f);
-    fill(L.out_w, (size_t)C * C, rng, 0.02f); fill(L.out_b, C, rng, 0.02f);
-    fill(L.ln2_w, C, rng, 0.02f, 1); fill(L.ln2_b, C, rng, 0.02f);
-    fill(L.fc1_w, (size_t)M * C, rng, 0.02f); fill(L.fc1_b, M, rng, 0.02f);
-    fill(L.fc2_w, (size_t)C * M, rng, 0.02f); fill(L.fc2_b, C, rng, 0.02f);
-}
+using benchcommon::fill;
+using benchcommon::random_layer;
+using benchcommon::rate;
 
 static SiglipModel random_siglip_base() {
     SiglipModel m;
@@ -59,20 +49,6 @@ static SiglipModel random_siglip_base() {
     fill(t.final_ln_w, C, rng, 0.02f, 1); fill(t.final_ln_b, C, rng, 0.02f);
     fill(t.head_w, (size_t)c.embed_dim * C, rng, 0.02f); fill(t.head_b, c.embed_dim, rng, 0.02f);
     return m;
-}
-
-template <class F>
-static double rate(F f, int items, double seconds) {
-    f();  // warm-up (also packs the weights, once)
-    auto t0 = std::chrono::steady_clock::now();
-    int done = 0;
-    double el = 0;
-    do {
-        f();
-        done += items;
-        el = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    } while (el < seconds);
-    return done / el;
 }
 
 int main(int argc, char** argv) {

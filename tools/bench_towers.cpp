@@ -9,26 +9,16 @@
 #include <cstdlib>
 #include <random>
 
+#include "bench_common.h"
+
 #include "clip_block.h"
 #include "clip_model.h"
 #include "cpu_features.h"
 
 using namespace reco;
-
-static void fill(std::vector<float>& v, size_t n, std::mt19937& rng, float scale, float offset = 0) {
-    std::normal_distribution<float> nd(0, 1);
-    v.resize(n);
-    for (auto& x : v) x = offset + scale * nd(rng);
-}
-
-static void random_layer(ClipLayer& L, int C, int M, std::mt19937& rng) {
-    fill(L.ln1_w, C, rng, 0.02f, 1); fill(L.ln1_b, C, rng, 0.02f);
-    fill(L.qkv_w, (size_t)3 * C * C, rng, 0.02f); fill(L.qkv_b, 3 * C, rng, 0.02f);
-    fill(L.out_w, (size_t)C * C, rng, 0.02f); fill(L.out_b, C, rng, 0.02f);
-    fill(L.ln2_w, C, rng, 0.02f, 1); fill(L.ln2_b, C, rng, 0.02f);
-    fill(L.fc1_w, (size_t)M * C, rng, 0.02f); fill(L.fc1_b, M, rng, 0.02f);
-    fill(L.fc2_w, (size_t)C * M, rng, 0.02f); fill(L.fc2_b, C, rng, 0.02f);
-}
+using benchcommon::fill;
+using benchcommon::random_layer;
+using benchcommon::rate;
 
 static ClipModel random_b32() {
     ClipModel m;
@@ -53,20 +43,6 @@ static ClipModel random_b32() {
     fill(m.text.final_ln_w, Ct, rng, 0.02f, 1); fill(m.text.final_ln_b, Ct, rng, 0.02f);
     fill(m.text.proj, (size_t)512 * Ct, rng, 0.02f);
     return m;
-}
-
-template <class F>
-static double rate(F f, int items, double seconds) {
-    f();  // warm-up
-    auto t0 = std::chrono::steady_clock::now();
-    int done = 0;
-    double el = 0;
-    do {
-        f();
-        done += items;
-        el = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    } while (el < seconds);
-    return done / el;
 }
 
 #include <xmmintrin.h>
