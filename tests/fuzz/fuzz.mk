@@ -11,7 +11,7 @@ FB := build-fuzz
 FUZZ_DEPS := cmd=$(CLANGXX):clang fuzzer/FuzzedDataProvider.h:libclang-rt-dev omp.h:libomp-dev \
              sentencepiece_processor.h:libsentencepiece-dev
 SAN := -fsanitize=address,undefined -fno-sanitize-recover=undefined
-FLAGS := -std=c++17 -O1 -g -fno-omit-frame-pointer -fopenmp -march=native -DRECO_CUDA=0 -Isrc -Itests -MMD -MP -Wno-pass-failed $(SAN)
+FLAGS := -std=c++17 -O1 -g -fno-omit-frame-pointer -fopenmp -march=native -DRECO_CUDA=0 -DRECO_NCCL=0 -DRECO_MPI=0 -Isrc -Itests -MMD -MP -Wno-pass-failed $(SAN)
 
 SRC  := $(filter-out src/main.cpp,$(wildcard src/*.cpp src/*/*.cpp))
 OBJ  := $(SRC:src/%.cpp=$(FB)/src/%.o)
