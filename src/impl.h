@@ -10,6 +10,7 @@
 // The switch is consulted at a few central points, never in the commands:
 //   topk_search        (topk.cpp)         → topk_search_reference   (reference/topk.cpp)
 //   matmul_forward[_packed] (gemm.cpp)    → matmul_reference        (reference/matmul.cpp)
+//   attention_forward[_qkv] (ops.cpp)     → attention_reference     (reference/attention.cpp)
 //   gemm, gemm_batched (fusion_gemm.cpp)  → gemm_reference          (reference/matmul.cpp)
 //   fusion_loss        (fusion_train.cpp) → fusion_forward_ref / fusion_backward_ref (fusion.cpp)
 //   fusion_refine      (fusion.cpp)       → fusion_forward_ref
