@@ -2,7 +2,7 @@
 //
 // Read these first. Each is the definition written as plainly as possible: short loops in the
 // paper's notation, no intrinsics, no blocking, at most one `omp parallel for`. The fast versions
-// (gemm.cpp, fusion_gemm.cpp, topk.cpp, adamw.cpp) must reproduce them; tests/test_reference_twins.cpp
+// (gemm.cpp, ops.cpp attention, fusion_gemm.cpp, topk.cpp, adamw.cpp) must reproduce them; tests/test_reference_twins.cpp
 // runs both. The fusion layer's reference is fusion_forward_ref / fusion_backward_ref (fusion.cpp).
 #pragma once
 #include <cstddef>
