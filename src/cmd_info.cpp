@@ -34,7 +34,9 @@ static int info_sharded(const std::string& dir) {
 
 static int run_info(Args& a, int, char**) {
     if (a.positional().empty()) {  // no file: this CPU and the kernels reco runs on it
-        printf("%s\ntop-k: %s\ngemm: %s\n", cpu_summary(), topk_kernel_name(isa_active()), gemm_kernel_name());
+        printf("%s\ntop-k: %s\ngemm: %s%s\nattention: %s\n", cpu_summary(), topk_kernel_name(isa_active()),
+               gemm_kernel_name(), isa_active() >= Isa::avx512_bf16 ? " (--precision bf16: avx512_bf16 6x64 pairs)" : "",
+               attention_kernel_name());
         return 0;
     }
     if (a.positional().size() != 1) fail("usage: reco info [FILE] (a .safetensors file or a model directory)");

@@ -201,6 +201,13 @@ __attribute__((target("avx512f,avx512dq,fma"))) static void attention_head_avx51
     }
 }
 
+const char* attention_kernel_name() {
+    const Isa l = isa_active();
+    return l >= Isa::avx512 ? "avx512, per head, 2 queries in registers (head size a multiple of 16; else vector loops)"
+           : l >= Isa::avx2 ? "avx2 vector loops, per head"
+                            : "portable loops, per head";
+}
+
 // Core with an explicit row stride for q/k/v (C for separate buffers, 3C for packed qkv).
 static void attention_core(float* out, const float* q, const float* k, const float* v, size_t stride,
                            int B, int T, int C, int NH, bool causal) {

@@ -33,6 +33,7 @@ struct PackedWeight {
 void pack_weight(PackedWeight& pw, const float* weight, int OC, int C, Precision precision = Precision::fp32);
 void matmul_forward_packed(float* out, const float* inp, const PackedWeight& pw, const float* bias, int N);
 const char* gemm_kernel_name();  // the micro-kernel matmul_forward runs on this CPU (run-time dispatch)
+const char* attention_kernel_name();  // the towers' attention on this CPU (run-time dispatch)
 
 // Unoptimised triple loop with the same contract, used to test matmul_forward.
 void matmul_forward_naive(float* out, const float* inp, const float* weight, const float* bias,

@@ -224,3 +224,16 @@ TEST_CASE("attention_forward_qkv at every kernel level, and the plain reference,
         check("reference");
     }
 }
+
+TEST_CASE("reco info without a file names this CPU's kernels; RECO_ISA caps them; a bad value is a note") {
+    std::string out;
+    REQUIRE(run_cmd(testutil::reco_bin() + "info", &out) == 0);
+    for (const char* line : {"cpu: ", "top-k: ", "gemm: ", "attention: "}) CHECK_MESSAGE(out.find(line) != std::string::npos, out);
+    REQUIRE(run_cmd("RECO_ISA=portable " + testutil::reco_bin() + "info", &out) == 0);
+    CHECK_MESSAGE(out.find("kernels: portable") != std::string::npos, out);
+    CHECK(out.find("gemm: portable fp32") != std::string::npos);
+    CHECK(out.find("attention: portable loops") != std::string::npos);
+    CHECK(out.find("top-k: portable exact fma") != std::string::npos);
+    REQUIRE(run_cmd("RECO_ISA=avx9000 " + testutil::reco_bin() + "info", &out) == 0);
+    CHECK(out.find("RECO_ISA=avx9000 is not one of") != std::string::npos);
+}
