@@ -67,6 +67,28 @@ static void collectives_worker() {
     float x[1] = {r == 0 ? 1e8f : r == 1 ? 1.f : -1e8f};
     dist::sum_in_rank_order(x, 1);
     CHECK(x[0] == 0.f);
+    // longer sums, split into 3 uneven slices (the reduce-scatter): every element's bits equal the rank-order
+    // sum each rank can compute itself from the three vectors (pseudo-random values: the order matters)
+    auto value = [](int rank_, size_t i) {
+        uint32_t h = (uint32_t)(i * 2654435761u) ^ (uint32_t)(rank_ * 40503u + 17u);
+        h ^= h >> 13, h *= 0x5bd1e995u, h ^= h >> 15;
+        return (float)((int32_t)h) * 1e-7f * (rank_ == 1 ? 1e4f : 1.f);
+    };
+    for (size_t n : {(size_t)2, (size_t)7, (size_t)100003}) {
+        std::vector<float> v(n), want(n), x0(n), x1(n), x2(n);
+        for (size_t i = 0; i < n; i++) x0[i] = value(0, i), x1[i] = value(1, i), x2[i] = value(2, i);
+        for (size_t i = 0; i < n; i++) {
+            v[i] = r == 0 ? x0[i] : r == 1 ? x1[i] : x2[i];
+            volatile float partial = x0[i] + x1[i];  // (stored: no fused multiply-add with value()'s product)
+            want[i] = partial + x2[i];
+        }
+        dist::sum_in_rank_order(v.data(), n);
+        size_t bad_at = n;
+        for (size_t i = 0; i < n && bad_at == n; i++)
+            if (memcmp(&v[i], &want[i], sizeof(float)) != 0) bad_at = i;
+        INFO("n=" << n << " first differing element " << bad_at << ": " << (bad_at < n ? v[bad_at] : 0.f) << " vs " << (bad_at < n ? want[bad_at] : 0.f));
+        CHECK(bad_at == n);
+    }
     std::string s = r == 0 ? "from root" : "";
     dist::broadcast(s, 0);
     CHECK(s == "from root");

@@ -1,8 +1,11 @@
 // bench_mpi_collectives.cpp — what one data-parallel training step communicates, timed with MPI on
 // this machine (docs/scaling.md calibrates its cost model with it; tools/bench_mpi.sh runs it):
 //   gather   all-gather of the batch's [V̄ | T̄ | V | T] rows: 4·B·d floats in all (uneven split)
-//   gradsum  the rank-ordered gradient sum as reco does it (src/dist/comm.h sum_in_rank_order):
-//            an all-gather of every rank's P floats, then an in-order add on every rank
+//   gradsum  the rank-ordered gradient sum as reco does it (src/dist/comm.h sum_in_rank_order): an
+//            all-to-all gives each rank every rank's piece of its slice of the P floats, it adds them in
+//            rank order, and the summed slices are all-gathered (about 2·(R−1)/R·P floats each way)
+//   gradsum, all-gather  the earlier way, for comparison: an all-gather of every rank's P floats, then
+//            the in-order add on every rank ((R−1)·P floats received)
 // Prints seconds per call and the bytes each rank receives. Plain MPI (the same MPI_Allgatherv the
 // comm layer uses), so it needs nothing else from the project.
 //
@@ -37,7 +40,15 @@ int main(int argc, char** argv) {
     std::vector<float> g(P, 1.0f / (rank + 1)), parts((size_t)P * R);
     std::vector<int> pc(R, (int)P), pd(R);
     for (int r = 0; r < R; r++) pd[r] = (int)(r * P);
-    double t_gather = 1e30, t_sum = 1e30, t_add = 1e30;
+    // the reduce-scatter's slices: rank r owns [sb[r], sb[r] + sl[r])
+    std::vector<int> sl(R), sb(R), rcnt(R), rdis(R);
+    for (int r = 0; r < R; r++) {
+        sl[r] = (int)(P / R + (r < P % R ? 1 : 0));
+        sb[r] = r == 0 ? 0 : sb[r - 1] + sl[r - 1];
+    }
+    for (int r = 0; r < R; r++) rcnt[r] = sl[rank], rdis[r] = r * sl[rank];
+    std::vector<float> pieces((size_t)R * sl[rank]), g2(P);
+    double t_gather = 1e30, t_sum = 1e30, t_add = 1e30, t_rs = 1e30;
     for (int it = 0; it < reps + 1; it++) {
         MPI_Barrier(MPI_COMM_WORLD);
         double t0 = now();
@@ -54,13 +65,27 @@ int main(int argc, char** argv) {
             g[i] = s;
         }
         double t4 = now();
+        MPI_Barrier(MPI_COMM_WORLD);
+        double t5 = now();
+        MPI_Alltoallv(g.data(), sl.data(), sb.data(), MPI_FLOAT, pieces.data(), rcnt.data(), rdis.data(), MPI_FLOAT,
+                      MPI_COMM_WORLD);
+        float* own = g.data() + sb[rank];
+        for (int i = 0; i < sl[rank]; i++) {
+            float s = pieces[i];
+            for (int r = 1; r < R; r++) s += pieces[(size_t)r * sl[rank] + i];
+            own[i] = s;
+        }
+        MPI_Allgatherv(own, sl[rank], MPI_FLOAT, g2.data(), sl.data(), sb.data(), MPI_FLOAT, MPI_COMM_WORLD);
+        double t6 = now();
         if (it > 0) {  // the first call warms up the transport
             t_gather = std::min(t_gather, t1 - t0);
             t_sum = std::min(t_sum, t4 - t2);
             t_add = std::min(t_add, t4 - t3);
+            t_rs = std::min(t_rs, t6 - t5);
         }
     }
-    double tg, ts, ta;  // the slowest rank's best time
+    double tg, ts, ta, tr;  // the slowest rank's best time
+    MPI_Reduce(&t_rs, &tr, 1, MPI_DOUBLE, MPI_MAX, 0, MPI_COMM_WORLD);
     MPI_Reduce(&t_gather, &tg, 1, MPI_DOUBLE, MPI_MAX, 0, MPI_COMM_WORLD);
     MPI_Reduce(&t_sum, &ts, 1, MPI_DOUBLE, MPI_MAX, 0, MPI_COMM_WORLD);
     MPI_Reduce(&t_add, &ta, 1, MPI_DOUBLE, MPI_MAX, 0, MPI_COMM_WORLD);
@@ -68,8 +93,11 @@ int main(int argc, char** argv) {
         const double gb = (double)(off - counts[0]) * 4, sb = (double)P * (R - 1) * 4;
         printf("ranks %d  B %ld  d %ld  P %ld\n", R, B, d, P);
         printf("gather  %.4f s  %.1f MB received per rank  %.2f GB/s\n", tg, gb / 1e6, gb / tg / 1e9);
-        printf("gradsum %.4f s  %.1f MB received per rank  %.2f GB/s (of which the in-order add %.4f s)\n", ts,
-               sb / 1e6, sb / (ts - ta) / 1e9, ta);
+        const double rb = ((double)(R - 1) * sl[0] + (double)(P - sl[0])) * 4;  // rank 0: pieces in, sums in
+        printf("gradsum %.4f s  %.1f MB received per rank  (reduce-scatter + all-gather, as reco does it)\n", tr,
+               rb / 1e6);
+        printf("gradsum-allgather %.4f s  %.1f MB received per rank  %.2f GB/s (of which the in-order add %.4f s)\n",
+               ts, sb / 1e6, sb / (ts - ta) / 1e9, ta);
     }
     MPI_Finalize();
     return 0;

@@ -8,9 +8,10 @@
 // Everything above the backend (typed all-gathers, the fixed-order sum, the argument check, the
 // error protocol) is written once in comm.cpp on two primitives: all-gather of bytes and broadcast.
 //
-// Determinism: nothing here uses MPI's reductions. sum_in_rank_order() gathers every rank's vector
-// and adds them in rank order 0, 1, ..., R-1 on every rank, so the result has the same bits on every
-// rank and for every MPI implementation (what reproducible data-parallel training needs).
+// Determinism: nothing here uses MPI's reductions. sum_in_rank_order() adds the ranks' vectors in
+// rank order 0, 1, ..., R-1 (each rank sums one slice of the elements, received by an all-to-all, and
+// the slices are all-gathered), so the result has the same bits on every rank and for every MPI
+// implementation (what reproducible data-parallel training needs).
 //
 // Errors: a reco::Error on one rank must not leave the others waiting in a collective forever.
 //   - Work that can fail on some ranks only runs inside collectively(what, fn): every rank then
@@ -76,7 +77,8 @@ std::vector<int64_t> allgatherv(const int64_t* mine, size_t n, std::vector<size_
 std::vector<std::string> allgather_strings(const std::string& mine);
 
 // x[0..n) ← Σ_r x_r[0..n), added in rank order (((x_0 + x_1) + x_2) + ...) in fp32 on every rank.
-// Every rank must pass the same n (checked: Error naming the ranks otherwise).
+// Every rank must pass the same n (checked: Error naming the ranks otherwise). Each rank sends and
+// receives about 2·(R−1)/R·n values (a reduce-scatter and an all-gather).
 void sum_in_rank_order(float* x, size_t n);
 void sum_in_rank_order(double* x, size_t n);
 

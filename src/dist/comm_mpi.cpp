@@ -113,6 +113,43 @@ void allgatherv(const uint8_t* mine, size_t n, std::vector<size_t>& counts, std:
     }
 }
 
+void alltoallv(const uint8_t* send, const std::vector<size_t>& send_counts, uint8_t* recv,
+               const std::vector<size_t>& recv_counts) {
+    if (g_size == 1) {
+        if (send_counts[0]) memcpy(recv, send, send_counts[0]);
+        return;
+    }
+    std::vector<size_t> sstart(g_size + 1, 0), rstart(g_size + 1, 0);
+    size_t most = 0;
+    for (int r = 0; r < g_size; r++) {
+        sstart[r + 1] = sstart[r] + send_counts[r];
+        rstart[r + 1] = rstart[r] + recv_counts[r];
+        most = std::max({most, send_counts[r], recv_counts[r]});
+    }
+    // rounds, as in allgatherv: in round j every pair exchanges bytes [j·piece, (j+1)·piece) of its part
+    const size_t piece = std::min(kPiece, (size_t)INT_MAX / g_size);
+    std::vector<uint8_t> sbuf, rbuf;
+    std::vector<int> sc(g_size), sd(g_size), rc(g_size), rd(g_size);
+    for (size_t off = 0; off < most; off += piece) {
+        int stotal = 0, rtotal = 0;
+        for (int r = 0; r < g_size; r++) {
+            sc[r] = (int)(send_counts[r] > off ? std::min(piece, send_counts[r] - off) : 0);
+            rc[r] = (int)(recv_counts[r] > off ? std::min(piece, recv_counts[r] - off) : 0);
+            sd[r] = stotal, rd[r] = rtotal;
+            stotal += sc[r], rtotal += rc[r];
+        }
+        sbuf.resize((size_t)stotal);
+        rbuf.resize((size_t)rtotal);
+        for (int r = 0; r < g_size; r++)
+            if (sc[r]) memcpy(sbuf.data() + sd[r], send + sstart[r] + off, (size_t)sc[r]);
+        check(MPI_Alltoallv(sbuf.data(), sc.data(), sd.data(), MPI_BYTE, rbuf.data(), rc.data(), rd.data(), MPI_BYTE,
+                            MPI_COMM_WORLD),
+              "MPI_Alltoallv");
+        for (int r = 0; r < g_size; r++)
+            if (rc[r]) memcpy(recv + rstart[r] + off, rbuf.data() + rd[r], (size_t)rc[r]);
+    }
+}
+
 }  // namespace backend
 }  // namespace dist
 }  // namespace reco
