@@ -141,6 +141,11 @@ void SiglipModel::pack_for_cpu() const {
     pack_layers_for_cpu(self.vision.layers, cfg.vision, precision);
     pack_layers_for_cpu(self.text.layers, cfg.text, precision);
     pack_weight(self.vision.patch_p, vision.patch_w.data(), cfg.vision.hidden, 3 * cfg.patch * cfg.patch, precision);
+    const int C = cfg.vision.hidden, M = cfg.vision.mlp;
+    pack_weight(self.vision.head_kv_p, vision.in_proj_w.data() + (size_t)C * C, 2 * C, C);  // the k and v rows
+    pack_weight(self.vision.head_out_p, vision.attn_out_w.data(), C, C);
+    pack_weight(self.vision.head_fc1_p, vision.fc1_w.data(), M, C);
+    pack_weight(self.vision.head_fc2_p, vision.fc2_w.data(), C, M);
 }
 
 size_t SiglipModel::parameter_count() const {

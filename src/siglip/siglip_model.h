@@ -45,6 +45,7 @@ struct SiglipVision {
     std::vector<float> head_ln_w, head_ln_b;
     std::vector<float> fc1_w, fc1_b, fc2_w, fc2_b;  // [M, C], [M], [C, M], [C]
     PackedWeight patch_p;
+    PackedWeight head_kv_p, head_out_p, head_fc1_p, head_fc2_p;  // the MAP head's products (fp32), packed once
 };
 
 struct SiglipText {

@@ -15,44 +15,49 @@
 
 namespace reco {
 
-// SiglipMultiheadAttentionPoolingHead on the post-LN tokens h [T, C] of one image:
-//   q = probe·Wqᵀ + bq;  k, v = h·Wkᵀ + bk, h·Wvᵀ + bv   (nn.MultiheadAttention's packed in_proj, rows q|k|v)
-//   a = out_proj(softmax(q·kᵀ·hd^-0.5)·v per head);  out = a + fc2(act(fc1(LN(a))))
-static void map_head(const SiglipModel& m, const float* h, int T, float* out) {
+// SiglipMultiheadAttentionPoolingHead on the post-LN tokens h [B·T, C] of B images:
+//   q = probe·Wqᵀ + bq (the same for every image);  k, v = h·Wkᵀ + bk, h·Wvᵀ + bv   (nn.MultiheadAttention's
+//   packed in_proj, rows q|k|v);  a = out_proj(softmax(q·kᵀ·hd^-0.5)·v per head);  out = a + fc2(act(fc1(LN(a))))
+// The products run over all B images at once with weights packed at load time (pack_for_cpu).
+static void map_head(const SiglipModel& m, const float* h, int B, int T, float* out) {
     const SiglipVision& v = m.vision;
     const ClipTowerConfig& tc = m.cfg.vision;
     const int C = tc.hidden, NH = tc.heads, hd = C / NH, M = tc.mlp;
-    std::vector<float> q(C), kv((size_t)T * 2 * C), att(C), a(C), ln(C), mlp(M), y(C);
+    std::vector<float> q(C), kv((size_t)B * T * 2 * C), att((size_t)B * C), a((size_t)B * C), ln((size_t)B * C),
+        mlp((size_t)B * M), y((size_t)B * C);
     matmul_forward(q.data(), v.probe.data(), v.in_proj_w.data(), v.in_proj_b.data(), 1, C, C);
-    matmul_forward(kv.data(), h, v.in_proj_w.data() + (size_t)C * C, v.in_proj_b.data() + C, T, C, 2 * C);
+    matmul_forward_packed(kv.data(), h, v.head_kv_p, v.in_proj_b.data() + C, B * T);
     const float scale = 1.0f / std::sqrt((float)hd);
-    std::vector<float> s(T);
-    for (int hh = 0; hh < NH; hh++) {
-        const float* qh = q.data() + hh * hd;
-        float mx = -INFINITY;
-        for (int t = 0; t < T; t++) {
-            const float* kt = kv.data() + (size_t)t * 2 * C + hh * hd;
-            float d = 0;
-            for (int i = 0; i < hd; i++) d += qh[i] * kt[i];
-            s[t] = d * scale;
-            mx = std::max(mx, s[t]);
+    #pragma omp parallel for collapse(2) if (B * NH > 1)
+    for (int b = 0; b < B; b++)
+        for (int hh = 0; hh < NH; hh++) {
+            const float* qh = q.data() + hh * hd;
+            const float* kvb = kv.data() + (size_t)b * T * 2 * C;
+            std::vector<float> s(T);
+            float mx = -INFINITY;
+            for (int t = 0; t < T; t++) {
+                const float* kt = kvb + (size_t)t * 2 * C + hh * hd;
+                float d = 0;
+                for (int i = 0; i < hd; i++) d += qh[i] * kt[i];
+                s[t] = d * scale;
+                mx = std::max(mx, s[t]);
+            }
+            float sum = 0;
+            for (int t = 0; t < T; t++) sum += (s[t] = std::exp(s[t] - mx));
+            float* oh = att.data() + (size_t)b * C + hh * hd;
+            std::fill(oh, oh + hd, 0.0f);
+            for (int t = 0; t < T; t++) {
+                const float* vt = kvb + (size_t)t * 2 * C + C + hh * hd;
+                const float p = s[t] / sum;
+                for (int i = 0; i < hd; i++) oh[i] += p * vt[i];
+            }
         }
-        float sum = 0;
-        for (int t = 0; t < T; t++) sum += (s[t] = std::exp(s[t] - mx));
-        float* oh = att.data() + hh * hd;
-        std::fill(oh, oh + hd, 0.0f);
-        for (int t = 0; t < T; t++) {
-            const float* vt = kv.data() + (size_t)t * 2 * C + C + hh * hd;
-            const float p = s[t] / sum;
-            for (int i = 0; i < hd; i++) oh[i] += p * vt[i];
-        }
-    }
-    matmul_forward(a.data(), att.data(), v.attn_out_w.data(), v.attn_out_b.data(), 1, C, C);
-    layernorm_forward(ln.data(), a.data(), v.head_ln_w.data(), v.head_ln_b.data(), 1, C, tc.eps);
-    matmul_forward(mlp.data(), ln.data(), v.fc1_w.data(), v.fc1_b.data(), 1, C, M);
-    activation_inplace(tc.act, mlp.data(), M);
-    matmul_forward(y.data(), mlp.data(), v.fc2_w.data(), v.fc2_b.data(), 1, M, C);
-    for (int i = 0; i < C; i++) out[i] = a[i] + y[i];  // the residual is the attention output, before the LN
+    matmul_forward_packed(a.data(), att.data(), v.head_out_p, v.attn_out_b.data(), B);
+    layernorm_forward(ln.data(), a.data(), v.head_ln_w.data(), v.head_ln_b.data(), B, C, tc.eps);
+    matmul_forward_packed(mlp.data(), ln.data(), v.head_fc1_p, v.fc1_b.data(), B);
+    activation_inplace(tc.act, mlp.data(), (size_t)B * M);
+    matmul_forward_packed(y.data(), mlp.data(), v.head_fc2_p, v.fc2_b.data(), B);
+    for (size_t i = 0; i < (size_t)B * C; i++) out[i] = a[i] + y[i];  // the residual is the attention output, before the LN
 }
 
 void siglip_encode_images_debug(const SiglipModel& m, const float* pixels, int B, float* out, SiglipDebug* dbg) {
@@ -84,8 +89,7 @@ void siglip_encode_images_debug(const SiglipModel& m, const float* pixels, int B
     std::vector<float> h((size_t)B * T * C);
     layernorm_forward(h.data(), x.data(), v.post_ln_w.data(), v.post_ln_b.data(), B * T, C, c.vision.eps);
     if (dbg) dbg->last = h;
-    #pragma omp parallel for if (B > 1)
-    for (int b = 0; b < B; b++) map_head(m, h.data() + (size_t)b * T * C, T, out + (size_t)b * C);
+    map_head(m, h.data(), B, T, out);
 }
 
 void siglip_encode_images(const SiglipModel& m, const float* pixels, int B, float* out) {
