@@ -17,6 +17,7 @@
 #include <algorithm>
 #include <cstring>
 #include <immintrin.h>
+#include <omp.h>
 #include <vector>
 
 #include "cpu_features.h"
@@ -223,8 +224,12 @@ static void gemm_driver(float* out, const T* a, size_t lda, const T* wdata, int 
         bias_pad.assign((size_t)panels * NR, 0.0f);
         memcpy(bias_pad.data(), bias, OC * sizeof(float));
     }
-    constexpr int NP = GEMM_NP;  // panels per task: W slice KC×NP·NR stays in L2 while the rows sweep it
-    const int row_blocks = (N + MC - 1) / MC, groups = (panels + NP - 1) / NP;
+    // panels per task: W slice KC×NP·NR stays in L2 while the rows sweep it; fewer when there would be
+    // too few tasks to keep every thread busy (one image: 50 rows, one row block)
+    const int row_blocks = (N + MC - 1) / MC, threads = omp_get_max_threads();
+    int NP = GEMM_NP;
+    while (NP > 1 && (long long)row_blocks * ((panels + NP - 1) / NP) < 4LL * threads) NP /= 2;
+    const int groups = (panels + NP - 1) / NP;
     // One parallel region; tasks own disjoint output tiles, so no barrier between K slices.
     #pragma omp parallel
     {
