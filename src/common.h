@@ -55,6 +55,14 @@ void remove_stale_temp_files(const std::string& path);
 // PATH itself is not a folder or another non-regular file. Errors name PATH and the option.
 void check_output_path(const std::string& path, const char* what);
 
+// splitmix64 (Steele, Lea, Flood 2014): decorrelates a seed before it seeds a generator.
+inline uint64_t splitmix64(uint64_t x) {
+    x += 0x9e3779b97f4a7c15ULL;
+    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+    return x ^ (x >> 31);
+}
+
 // The folder part of a path ("." for a bare file name, "/" for "/x").
 std::string parent_dir(const std::string& path);
 

@@ -142,14 +142,6 @@ RetrievalMode eval_mode(const RetrievalMode& trained, const std::string& ckpt_pa
     return r;
 }
 
-// splitmix64 (Steele, Lea, Flood 2014): decorrelates the seed before seeding the generator.
-static uint64_t splitmix64(uint64_t x) {
-    x += 0x9e3779b97f4a7c15ULL;
-    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
-    return x ^ (x >> 31);
-}
-
 std::vector<int> memory_subset_rows(int N, double fraction, uint64_t seed) {
     if (N < 1) fail("memory_subset_rows: empty memory");
     if (!(fraction > 0 && fraction <= 1)) fail("--memory-fraction must be in (0, 1] (got %g)", fraction);

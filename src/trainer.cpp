@@ -38,14 +38,6 @@ float clip_logit_scale(const std::string& model, std::string* source) {
     return kDefaultLogitScale;
 }
 
-// splitmix64 (Steele, Lea, Flood 2014): decorrelates (seed, epoch) before seeding the generator.
-static uint64_t splitmix64(uint64_t x) {
-    x += 0x9e3779b97f4a7c15ULL;
-    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
-    return x ^ (x >> 31);
-}
-
 std::vector<int> epoch_permutation(uint64_t seed, int64_t epoch, int n) {
     std::mt19937_64 rng(splitmix64(seed) ^ splitmix64(0x5851f42d4c957f2dULL + (uint64_t)epoch));
     std::vector<int> p(n);
