@@ -45,16 +45,10 @@ static std::vector<std::string> split_labels(const std::string& s, const std::st
 }
 
 static std::vector<std::string> read_labels_file(const std::string& path) {
-    std::string text = read_file(path);
-    strip_utf8_bom(text);  // not part of the first label
     std::vector<std::string> out;
-    size_t pos = 0;
-    while (pos < text.size()) {
-        size_t nl = text.find('\n', pos);
-        std::string l = text.substr(pos, nl == std::string::npos ? std::string::npos : nl - pos);
-        pos = nl == std::string::npos ? text.size() : nl + 1;
-        size_t b = l.find_first_not_of(" \t\r"), e = l.find_last_not_of(" \t\r");
-        if (b != std::string::npos && l[b] != '#') out.push_back(l.substr(b, e - b + 1));
+    for (const std::string& line : read_text_lines(path)) {  // (a byte order mark is not part of the first label)
+        const std::string l = trim_blanks(line);
+        if (!l.empty() && l[0] != '#') out.push_back(l);
     }
     if (out.empty()) fail("%s: no labels in the file (one label per line)", path.c_str());
     return out;

@@ -30,24 +30,6 @@
 
 namespace reco {
 
-// One caption per line ('\n' or "\r\n"); a final newline does not start another caption; a
-// leading UTF-8 byte order mark is not part of the first caption.
-static std::vector<std::string> read_caption_lines(const std::string& path) {
-    std::string text = read_file(path);
-    strip_utf8_bom(text);
-    std::vector<std::string> lines;
-    size_t p = 0;
-    while (p < text.size()) {
-        size_t e = text.find('\n', p);
-        if (e == std::string::npos) e = text.size();
-        std::string line = text.substr(p, e - p);
-        if (!line.empty() && line.back() == '\r') line.pop_back();
-        lines.push_back(line);
-        p = e + 1;
-    }
-    return lines;
-}
-
 // One (image, text, captions) triple, opened and checked.
 struct NpyPair {
     std::unique_ptr<NpyMatrix> img, txt;
@@ -65,7 +47,7 @@ static NpyPair open_pair(const std::string& img_path, const std::string& txt_pat
              img.path().c_str(), (long long)img.rows(), (long long)img.cols(), txt.path().c_str(),
              (long long)txt.rows(), (long long)txt.cols());
     if (!captions_path.empty()) {
-        p.captions = read_caption_lines(captions_path);
+        p.captions = read_text_lines(captions_path);  // one caption per line
         if ((long long)p.captions.size() != img.rows())
             fail("%s: %zu caption lines, but the embedding arrays have %lld rows (one caption per line, per pair)",
                  captions_path.c_str(), p.captions.size(), (long long)img.rows());

@@ -97,6 +97,30 @@ void strip_utf8_bom(std::string& text) {
     if (text.compare(0, 3, "\xEF\xBB\xBF") == 0) text.erase(0, 3);
 }
 
+std::vector<std::string> split_lines(const std::string& text) {
+    std::vector<std::string> lines;
+    size_t p = 0;
+    while (p < text.size()) {
+        size_t e = text.find('\n', p);
+        if (e == std::string::npos) e = text.size();
+        lines.push_back(text.substr(p, e - p));
+        if (!lines.back().empty() && lines.back().back() == '\r') lines.back().pop_back();
+        p = e + 1;
+    }
+    return lines;
+}
+
+std::vector<std::string> read_text_lines(const std::string& path) {
+    std::string text = read_file(path);
+    strip_utf8_bom(text);
+    return split_lines(text);
+}
+
+std::string trim_blanks(const std::string& s) {
+    const size_t b = s.find_first_not_of(" \t\r"), e = s.find_last_not_of(" \t\r");
+    return b == std::string::npos ? std::string() : s.substr(b, e - b + 1);
+}
+
 std::string parent_dir(const std::string& path) {
     const size_t slash = path.rfind('/');
     if (slash == std::string::npos) return ".";

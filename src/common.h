@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 namespace reco {
 
@@ -37,6 +38,14 @@ const char* file_type_name(unsigned mode);
 // Text files saved by some editors start with a UTF-8 byte order mark (EF BB BF). It is not part
 // of the first field: every reader of user text files (pairs TSV, captions, labels) strips it.
 void strip_utf8_bom(std::string& text);
+
+// The lines of a text: split at '\n', a trailing '\r' removed from each ("\r\n" files), no extra
+// empty line after a final newline (line i is line number i + 1).
+std::vector<std::string> split_lines(const std::string& text);
+// A user text file's lines: read_file, strip_utf8_bom, split_lines (errors name the path).
+std::vector<std::string> read_text_lines(const std::string& path);
+// s without leading and trailing spaces, tabs and '\r'.
+std::string trim_blanks(const std::string& s);
 
 // Write a file atomically: write to PATH.tmp.<pid>, fsync, rename over PATH.
 // A crash or error never leaves a half-written PATH behind. Errors name PATH (the temporary file

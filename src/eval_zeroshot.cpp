@@ -18,20 +18,13 @@
 namespace reco {
 
 std::vector<std::string> read_templates(const std::string& path) {
-    std::string text = read_file(path);
-    strip_utf8_bom(text);
+    const std::vector<std::string> lines = read_text_lines(path);
     std::vector<std::string> out;
-    size_t pos = 0;
-    int line = 0;
-    while (pos < text.size()) {
-        size_t nl = text.find('\n', pos);
-        std::string l = text.substr(pos, nl == std::string::npos ? std::string::npos : nl - pos);
-        pos = nl == std::string::npos ? text.size() : nl + 1;
-        line++;
-        if (!l.empty() && l.back() == '\r') l.pop_back();
+    for (size_t i = 0; i < lines.size(); i++) {
+        const std::string& l = lines[i];
         if (l.find_first_not_of(" \t") == std::string::npos) continue;
         if (l.find("{}") == std::string::npos)
-            fail("%s:%d: template without {} (where the class name goes): '%s'", path.c_str(), line, l.c_str());
+            fail("%s:%zu: template without {} (where the class name goes): '%s'", path.c_str(), i + 1, l.c_str());
         out.push_back(l);
     }
     if (out.empty()) fail("%s: no templates (one prompt per line, with {} where the class name goes)", path.c_str());

@@ -29,17 +29,8 @@ std::string class_name_from_folder(const std::string& folder) {
 }
 
 std::vector<std::string> read_class_names(const std::string& path) {
-    std::string text = read_file(path);
-    strip_utf8_bom(text);
-    std::vector<std::string> lines;
-    size_t pos = 0;
-    while (pos < text.size()) {
-        size_t nl = text.find('\n', pos);
-        std::string l = text.substr(pos, nl == std::string::npos ? std::string::npos : nl - pos);
-        pos = nl == std::string::npos ? text.size() : nl + 1;
-        size_t b = l.find_first_not_of(" \t\r"), e = l.find_last_not_of(" \t\r");
-        lines.push_back(b == std::string::npos ? "" : l.substr(b, e - b + 1));
-    }
+    std::vector<std::string> lines = read_text_lines(path);
+    for (std::string& l : lines) l = trim_blanks(l);
     while (!lines.empty() && lines.back().empty()) lines.pop_back();
     for (size_t i = 0; i < lines.size(); i++)
         if (lines[i].empty())

@@ -9,14 +9,10 @@ std::vector<PairRow> parse_pairs_tsv(std::string text, const std::string& tsv, b
     strip_utf8_bom(text);  // else it would start the first image path, and "/abs" would look relative
     const std::string dir = parent_dir(tsv);
     std::vector<PairRow> rows;
-    size_t pos = 0;
-    int line = 0;
-    while (pos < text.size()) {
-        size_t nl = text.find('\n', pos);
-        std::string l = text.substr(pos, nl == std::string::npos ? std::string::npos : nl - pos);
-        pos = nl == std::string::npos ? text.size() : nl + 1;
-        line++;
-        if (!l.empty() && l.back() == '\r') l.pop_back();
+    const std::vector<std::string> lines = split_lines(text);
+    for (size_t i = 0; i < lines.size(); i++) {
+        const std::string& l = lines[i];
+        const int line = (int)i + 1;
         if (l.empty() || l[0] == '#') continue;
         size_t tab = l.find('\t');
         std::string problem;
