@@ -166,38 +166,28 @@ SyntheticBenchmark make_synthetic(const SyntheticConfig& cfg) {
     add_round_robin(b.memory, false, cfg.memory_per_concept);
     noisy_captions = false;
     sigma = cfg.noise;
-    // class prompts: one text of each held-out concept
+    // An evaluation split of `concepts`: one class prompt (text) per concept, then eval_per_concept images of
+    // each, round-robin, each paired with its concept's prompt.
     std::vector<std::vector<float>> prompt_f(C);
-    for (int c : b.heldout) {
-        prompt_f[c].resize(d);
-        sample(c, bt[c], prompt_f[c].data());
-    }
-    for (int i = 0; i < cfg.eval_per_concept; i++)
-        for (int c : b.heldout) {
-            SyntheticPairs& p = b.eval;
-            p.image_emb.resize((size_t)(p.n + 1) * d);
-            sample(c, a[c], p.image_emb.data() + (size_t)p.n * d);
-            p.text_emb.insert(p.text_emb.end(), prompt_f[c].begin(), prompt_f[c].end());
-            p.concept_id.push_back(c);
-            p.captions.push_back(name(c));
-            p.n++;
+    auto add_eval_split = [&](SyntheticPairs& p, const std::vector<int>& concepts) {
+        for (int c : concepts) {
+            prompt_f[c].resize(d);
+            sample(c, bt[c], prompt_f[c].data());
         }
+        for (int i = 0; i < cfg.eval_per_concept; i++)
+            for (int c : concepts) {
+                p.image_emb.resize((size_t)(p.n + 1) * d);
+                sample(c, a[c], p.image_emb.data() + (size_t)p.n * d);
+                p.text_emb.insert(p.text_emb.end(), prompt_f[c].begin(), prompt_f[c].end());
+                p.concept_id.push_back(c);
+                p.captions.push_back(name(c));
+                p.n++;
+            }
+    };
+    add_eval_split(b.eval, b.heldout);
     // validation: the same construction for the validation concepts (drawn after the test set, so
     // adding it leaves the test set's numbers as they were)
-    for (int c : b.val_concepts) {
-        prompt_f[c].resize(d);
-        sample(c, bt[c], prompt_f[c].data());
-    }
-    for (int i = 0; i < cfg.eval_per_concept && !b.val_concepts.empty(); i++)
-        for (int c : b.val_concepts) {
-            SyntheticPairs& p = b.val;
-            p.image_emb.resize((size_t)(p.n + 1) * d);
-            sample(c, a[c], p.image_emb.data() + (size_t)p.n * d);
-            p.text_emb.insert(p.text_emb.end(), prompt_f[c].begin(), prompt_f[c].end());
-            p.concept_id.push_back(c);
-            p.captions.push_back(name(c));
-            p.n++;
-        }
+    add_eval_split(b.val, b.val_concepts);
     return b;
 }
 
