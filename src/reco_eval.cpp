@@ -69,9 +69,11 @@ ZeroShotResult zeroshot_eval(const FusionModel& fusion, const ShardedMemory& mem
     return zeroshot_eval(fusion, ModeMemory(mem, mode), img, label, cls, C, img_exclude, cls_exclude);
 }
 
-ZeroShotResult zeroshot_eval(const FusionModel& fusion, const ModeMemory& mem, const std::vector<float>& img,
-                             const std::vector<int>& label, const std::vector<float>& cls, int C,
-                             const int* img_exclude, const int* cls_exclude) {
+// Frozen vs refined top-1; refine(img_r, cls_r) refines the copies as the caller's leak rule says.
+template <class Refine>
+static ZeroShotResult zeroshot_with(const FusionModel& fusion, const ModeMemory& mem, const std::vector<float>& img,
+                                    const std::vector<int>& label, const std::vector<float>& cls, int C,
+                                    Refine refine) {
     const int d = fusion.dims.d, n = (int)label.size();
     if (mem.file().d() != d)
         fail("%s: memory width d=%d does not match the fusion model's d=%d", mem.file().path().c_str(), mem.file().d(),
@@ -81,8 +83,7 @@ ZeroShotResult zeroshot_eval(const FusionModel& fusion, const ModeMemory& mem, c
     r.n = n;
     r.classes = C;
     std::vector<float> img_r = img, cls_r = cls;
-    reco_refine(fusion, mem, Modality::image, img_r, n, img_exclude);
-    reco_refine(fusion, mem, Modality::text, cls_r, C, cls_exclude);
+    refine(img_r, cls_r);
     r.frozen = accuracy_pct(classify_top1(img.data(), n, cls.data(), C, d), label);
     r.image = accuracy_pct(classify_top1(img_r.data(), n, cls.data(), C, d), label);
     r.text = accuracy_pct(classify_top1(img.data(), n, cls_r.data(), C, d), label);
@@ -92,25 +93,22 @@ ZeroShotResult zeroshot_eval(const FusionModel& fusion, const ModeMemory& mem, c
 
 ZeroShotResult zeroshot_eval(const FusionModel& fusion, const ModeMemory& mem, const std::vector<float>& img,
                              const std::vector<int>& label, const std::vector<float>& cls, int C,
+                             const int* img_exclude, const int* cls_exclude) {
+    return zeroshot_with(fusion, mem, img, label, cls, C, [&](std::vector<float>& img_r, std::vector<float>& cls_r) {
+        reco_refine(fusion, mem, Modality::image, img_r, (int)label.size(), img_exclude);
+        reco_refine(fusion, mem, Modality::text, cls_r, C, cls_exclude);
+    });
+}
+
+ZeroShotResult zeroshot_eval(const FusionModel& fusion, const ModeMemory& mem, const std::vector<float>& img,
+                             const std::vector<int>& label, const std::vector<float>& cls, int C,
                              const std::vector<int>& row_label) {
-    const int d = fusion.dims.d, n = (int)label.size();
-    if (mem.file().d() != d)
-        fail("%s: memory width d=%d does not match the fusion model's d=%d", mem.file().path().c_str(), mem.file().d(),
-             d);
-    if ((int)img.size() != n * d || (int)cls.size() != C * d) fail("zeroshot_eval: inconsistent sizes");
-    ZeroShotResult r;
-    r.n = n;
-    r.classes = C;
-    std::vector<float> img_r = img, cls_r = cls;
-    std::vector<int> cls_label(C);
-    for (int c = 0; c < C; c++) cls_label[c] = c;
-    reco_refine(fusion, mem, Modality::image, img_r, n, label.data(), row_label);
-    reco_refine(fusion, mem, Modality::text, cls_r, C, cls_label.data(), row_label);
-    r.frozen = accuracy_pct(classify_top1(img.data(), n, cls.data(), C, d), label);
-    r.image = accuracy_pct(classify_top1(img_r.data(), n, cls.data(), C, d), label);
-    r.text = accuracy_pct(classify_top1(img.data(), n, cls_r.data(), C, d), label);
-    r.both = accuracy_pct(classify_top1(img_r.data(), n, cls_r.data(), C, d), label);
-    return r;
+    return zeroshot_with(fusion, mem, img, label, cls, C, [&](std::vector<float>& img_r, std::vector<float>& cls_r) {
+        std::vector<int> cls_label(C);
+        for (int c = 0; c < C; c++) cls_label[c] = c;
+        reco_refine(fusion, mem, Modality::image, img_r, (int)label.size(), label.data(), row_label);
+        reco_refine(fusion, mem, Modality::text, cls_r, C, cls_label.data(), row_label);
+    });
 }
 
 RecallResult retrieval_recall(const std::vector<float>& img, const std::vector<float>& txt, int n, int d) {
