@@ -278,7 +278,7 @@ struct RowDotKernel {
 // One query (q = 1, the interactive case): 4 rows × 1 query instead of 4 × 4 with three idle query
 // slots (a quarter of the vdpbf16ps); two accumulators per row so consecutive steps do not wait on
 // each other.
-inline void RowDotKernel_run_one(const uint32_t* rows, const uint32_t* q, int dpp, float* out) {
+void RowDotKernel::run_one(const uint32_t* rows, const uint32_t* q, int dpp, float* out) {
     __m512 acc[8];
 #pragma GCC unroll 8
     for (int j = 0; j < 8; j++) acc[j] = _mm512_setzero_ps();
@@ -297,10 +297,7 @@ inline void RowDotKernel_run_one(const uint32_t* rows, const uint32_t* q, int dp
         for (int r = 0; r < 4; r++)
             acc[r] = _mm512_dpbf16_ps(acc[r], (__m512bh)_mm512_load_si512(rows + (size_t)r * dpp + p), x0);
     }
-    for (int r = 0; r < 4; r++) out[r * RowDotKernel::G] = _mm512_reduce_add_ps(_mm512_add_ps(acc[r], acc[4 + r]));
-}
-void RowDotKernel::run_one(const uint32_t* rows, const uint32_t* q, int dpp, float* out) {
-    RowDotKernel_run_one(rows, q, dpp, out);
+    for (int r = 0; r < 4; r++) out[r * G] = _mm512_reduce_add_ps(_mm512_add_ps(acc[r], acc[4 + r]));
 }
 
 // The reference chain for one (query, row): fmaf over c in order, fp16 converted exactly.
@@ -379,7 +376,8 @@ void search_filtered(const float* queries, const uint16_t* mem, int Q, int N, in
                 const int r0 = t * kTileRows, nr = std::min(kTileRows, N - r0);
                 const int nr_padded = (nr + RB - 1) / RB * RB;
                 if (g_end - g_begin == 1) {
-                    // One group (interactive batches): convert each block of RB rows just before the
+                    // One query group in this work item (interactive batches; or a small memory whose
+                    // tiles are split by group): convert each block of RB rows just before the
                     // kernel runs on it, so the reads from RAM are spread over the whole computation
                     // instead of bunched into one convert phase per tile (the memory bus idled while
                     // the kernel ran).
