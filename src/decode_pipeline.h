@@ -18,7 +18,6 @@ namespace reco {
 struct PipelineStats {
     double wall = 0;     // seconds, first produce to last consume
     double produce = 0;  // seconds spent inside produce (decoding + preprocessing)
-    double consume = 0;  // seconds spent inside consume (the towers)
 };
 
 PipelineStats run_decode_pipeline(size_t n, const std::function<void(size_t)>& produce,
