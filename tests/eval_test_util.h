@@ -100,4 +100,12 @@ inline std::vector<std::string> data_lines(const std::string& text) {
     return out;
 }
 
+// `reco eval zeroshot --device cpu ARGS`, which must succeed; its output.
+inline std::string run_ok(const std::string& args) {
+    std::string out;
+    int rc = run_cmd(testutil::reco_bin() + "eval zeroshot --device cpu " + args, &out);
+    REQUIRE_MESSAGE(rc == 0, out);
+    return out;
+}
+
 }  // namespace evaltest

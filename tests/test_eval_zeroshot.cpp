@@ -71,12 +71,6 @@ std::pair<double, double> table_row(const std::string& out, const std::string& l
     return {a, b};
 }
 
-std::string run_ok(const std::string& args) {
-    std::string out;
-    int rc = run_cmd(testutil::reco_bin() + "eval zeroshot --device cpu " + args, &out);
-    REQUIRE_MESSAGE(rc == 0, out);
-    return out;
-}
 
 }  // namespace
 

@@ -15,17 +15,6 @@ using namespace reco;
 using namespace evaltest;
 using testutil::contains;
 
-namespace {
-
-std::string run_ok(const std::string& args) {
-    std::string out;
-    int rc = run_cmd(testutil::reco_bin() + "eval zeroshot --device cpu " + args, &out);
-    REQUIRE_MESSAGE(rc == 0, out);
-    return out;
-}
-
-}  // namespace
-
 TEST_CASE("eval zeroshot --images: bad input is refused naming the file; non-image files are skipped and counted") {
     REQUIRE_SHARED_DATA();
     const std::string root = tmp_dir() + "/zs_bad", model = tiny_clip(), img = shared_abs() + "/images/tuxpaint/";
