@@ -102,48 +102,46 @@ __attribute__((target("avx2,fma"))) static void attention_head_avx2(float* out, 
                                                                     int hd, bool causal, float* kt, float* s) {
     attention_head(out, q, k, v, stride, T, C, hd, causal, kt, s);
 }
+// Two rows of a small product with their accumulators in registers, the columns [col0, col0 + 16·NV):
+//   out_r[col] = Σ_{k<K} a_r[k] · B[k·ldb + col]   (r = 0, 1; k ascending)
+// The scores use it with a = two queries, B = Kᵀ; the outputs with a = two rows of p, B = V.
+template <int NV>
+__attribute__((target("avx512f,fma"))) static inline void two_rows_times(const float* a0, const float* a1,
+                                                                          const float* B, size_t ldb, int K,
+                                                                          int col0, float* out0, float* out1) {
+    __m512 acc0[NV], acc1[NV];
+    for (int c = 0; c < NV; c++) acc0[c] = acc1[c] = _mm512_setzero_ps();
+    for (int k = 0; k < K; k++) {
+        const __m512 x0 = _mm512_set1_ps(a0[k]), x1 = _mm512_set1_ps(a1[k]);
+        for (int c = 0; c < NV; c++) {
+            const __m512 b = _mm512_loadu_ps(B + (size_t)k * ldb + col0 + 16 * c);
+            acc0[c] = _mm512_fmadd_ps(x0, b, acc0[c]);
+            acc1[c] = _mm512_fmadd_ps(x1, b, acc1[c]);
+        }
+    }
+    for (int c = 0; c < NV; c++) {
+        _mm512_storeu_ps(out0 + col0 + 16 * c, acc0[c]);
+        _mm512_storeu_ps(out1 + col0 + 16 * c, acc1[c]);
+    }
+}
+// The same over `cols` columns (a multiple of 16), 64 at a time.
+__attribute__((target("avx512f,fma"))) static void two_rows_times(const float* a0, const float* a1, const float* B,
+                                                                   size_t ldb, int K, int cols, float* out0,
+                                                                   float* out1) {
+    for (int col0 = 0; col0 < cols; col0 += 64) {
+        switch (std::min(4, (cols - col0) / 16)) {
+            case 1: two_rows_times<1>(a0, a1, B, ldb, K, col0, out0, out1); break;
+            case 2: two_rows_times<2>(a0, a1, B, ldb, K, col0, out0, out1); break;
+            case 3: two_rows_times<3>(a0, a1, B, ldb, K, col0, out0, out1); break;
+            default: two_rows_times<4>(a0, a1, B, ldb, K, col0, out0, out1); break;
+        }
+    }
+}
+
 // AVX-512, for head sizes that are a multiple of 16 (CLIP's and SigLIP's 64): the same sums as
 // attention_head, but two queries at a time with their accumulators in registers (the generic loops
 // keep s[] and out_i[] in memory, and each step then waits on a store: 2× slower on ViT-B/32). kt is
 // padded with zero keys to a multiple of 16 (ldk floats per row); the padded scores are never used.
-template <int NC>  // scores of queries q0, q1 against keys [j0, j0 + 16·NC), into rows 0 and 1 of s
-__attribute__((target("avx512f,fma"))) static inline void scores_2xN(float* s, int lds, const float* q0,
-                                                                      const float* q1, const float* kt, int ldk,
-                                                                      int hd, int j0) {
-    __m512 a0[NC], a1[NC];
-    for (int c = 0; c < NC; c++) a0[c] = a1[c] = _mm512_setzero_ps();
-    for (int d = 0; d < hd; d++) {
-        const __m512 x0 = _mm512_set1_ps(q0[d]), x1 = _mm512_set1_ps(q1[d]);
-        for (int c = 0; c < NC; c++) {
-            const __m512 kv = _mm512_loadu_ps(kt + (size_t)d * ldk + j0 + 16 * c);
-            a0[c] = _mm512_fmadd_ps(x0, kv, a0[c]);
-            a1[c] = _mm512_fmadd_ps(x1, kv, a1[c]);
-        }
-    }
-    for (int c = 0; c < NC; c++) {
-        _mm512_storeu_ps(s + j0 + 16 * c, a0[c]);
-        _mm512_storeu_ps(s + lds + j0 + 16 * c, a1[c]);
-    }
-}
-template <int NV>  // out rows o0, o1, columns [d0, d0 + 16·NV) = Σ_{j<n} p_j · v_j (p: rows 0 and 1)
-__attribute__((target("avx512f,fma"))) static inline void pv_2xN(float* o0, float* o1, const float* p, int ldp,
-                                                                  const float* v, size_t stride, int n, int d0) {
-    __m512 a0[NV], a1[NV];
-    for (int c = 0; c < NV; c++) a0[c] = a1[c] = _mm512_setzero_ps();
-    for (int j = 0; j < n; j++) {
-        const __m512 p0 = _mm512_set1_ps(p[j]), p1 = _mm512_set1_ps(p[ldp + j]);
-        for (int c = 0; c < NV; c++) {
-            const __m512 vv = _mm512_loadu_ps(v + (size_t)j * stride + d0 + 16 * c);
-            a0[c] = _mm512_fmadd_ps(p0, vv, a0[c]);
-            a1[c] = _mm512_fmadd_ps(p1, vv, a1[c]);
-        }
-    }
-    for (int c = 0; c < NV; c++) {
-        _mm512_storeu_ps(o0 + d0 + 16 * c, a0[c]);
-        _mm512_storeu_ps(o1 + d0 + 16 * c, a1[c]);
-    }
-}
-
 __attribute__((target("avx512f,avx512dq,fma"))) static void attention_head_avx512(float* out, const float* q,
                                                                                   const float* k, const float* v,
                                                                                   size_t stride, int T, int C, int hd,
@@ -166,14 +164,7 @@ __attribute__((target("avx512f,avx512dq,fma"))) static void attention_head_avx51
         }
         const int n_row[2] = {causal ? i0 + 1 : T, causal ? std::min(i0 + 2, T) : T};  // keys each row sees
         const int n = n_row[rows - 1];
-        for (int j0 = 0; j0 < n; j0 += 64) {
-            switch (std::min(4, (n - j0 + 15) / 16)) {
-                case 1: scores_2xN<1>(s, ldk, q0, q1, kt, ldk, hd, j0); break;
-                case 2: scores_2xN<2>(s, ldk, q0, q1, kt, ldk, hd, j0); break;
-                case 3: scores_2xN<3>(s, ldk, q0, q1, kt, ldk, hd, j0); break;
-                default: scores_2xN<4>(s, ldk, q0, q1, kt, ldk, hd, j0); break;
-            }
-        }
+        two_rows_times(q0, q1, kt, ldk, hd, (n + 15) / 16 * 16, s, s + ldk);  // the scores of both queries
         for (int r = 0; r < 2; r++) {  // softmax of each row over its keys; p_j = 0 past them
             float* sr = s + (size_t)r * ldk;
             const int nr = n_row[r];
@@ -190,14 +181,7 @@ __attribute__((target("avx512f,avx512dq,fma"))) static void attention_head_avx51
         }
         float* o0 = out + (size_t)i0 * C;
         float* o1 = rows == 2 ? o0 + C : spare;  // an unpaired query's partner writes to scratch
-        for (int d0 = 0; d0 < hd; d0 += 64) {
-            switch (std::min(4, (hd - d0) / 16)) {
-                case 1: pv_2xN<1>(o0, o1, s, ldk, v, stride, n, d0); break;
-                case 2: pv_2xN<2>(o0, o1, s, ldk, v, stride, n, d0); break;
-                case 3: pv_2xN<3>(o0, o1, s, ldk, v, stride, n, d0); break;
-                default: pv_2xN<4>(o0, o1, s, ldk, v, stride, n, d0); break;
-            }
-        }
+        two_rows_times(s, s + ldk, v, stride, n, hd, o0, o1);  // Σ_j p_j · v_j for both
     }
 }
 
