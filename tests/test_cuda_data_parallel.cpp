@@ -62,15 +62,7 @@ private:
     int rank_;
 };
 
-void unit_rows(std::vector<float>& x, int d, std::mt19937_64& rng) {
-    std::normal_distribution<float> g;
-    for (auto& v : x) v = g(rng);
-    for (size_t r = 0; r < x.size() / d; r++) {
-        double s = 0;
-        for (int c = 0; c < d; c++) s += (double)x[r * d + c] * x[r * d + c];
-        for (int c = 0; c < d; c++) x[r * d + c] = (float)(x[r * d + c] / std::sqrt(s));
-    }
-}
+using testutil::unit_rows;
 
 }  // namespace
 #endif

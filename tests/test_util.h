@@ -4,13 +4,26 @@
 
 #include <cmath>
 #include <cstdio>
+#include <random>
 #include <string>
+#include <vector>
 #include <sys/stat.h>
 
 #include "common.h"
 #include "device.h"
 
 namespace testutil {
+
+// x (rows of d) ← standard normal values, then every row scaled to unit L2 norm (in double).
+inline void unit_rows(std::vector<float>& x, int d, std::mt19937_64& rng) {
+    std::normal_distribution<float> g;
+    for (auto& v : x) v = g(rng);
+    for (size_t r = 0; r < x.size() / d; r++) {
+        double s = 0;
+        for (int c = 0; c < d; c++) s += (double)x[r * d + c] * x[r * d + c];
+        for (int c = 0; c < d; c++) x[r * d + c] = (float)(x[r * d + c] / std::sqrt(s));
+    }
+}
 
 // ../shared/data (the real test data) relative to the repository root, where tests run.
 inline std::string shared_data() {
